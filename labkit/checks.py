@@ -1,0 +1,92 @@
+"""Exercise checkers: run a learner's function against labkit's reference on fixtures.
+
+Each checker prints one line per outcome: a pass, or the first failing case with
+what was expected, what came back, and a hint. A stub that still raises
+``NotImplementedError`` is re-raised, so an unfinished lab stops at its exercise.
+
+>>> check(lambda x: x * 2, lambda x: x + x, cases=[(1,), (5,)], name="double")
+pass: double agrees with labkit on 2 cases
+True
+>>> check(lambda x: x, lambda x: x + x, cases=[(3,)], name="double", hint="add it to itself")
+FAIL: double(3) returned 3, expected 6
+  hint: add it to itself
+False
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+
+def check(learner: Callable, reference: Callable, cases: Iterable[tuple], name: str | None = None,
+          hint: str = "", same: Callable[[Any, Any], bool] | None = None) -> bool:
+    """Compare ``learner(*case)`` with ``reference(*case)`` for every case; print and return the verdict."""
+    name = name or getattr(learner, "__name__", "your function")
+    same = same or (lambda got, want: got == want)
+    cases = list(cases)
+    for case in cases:
+        want = reference(*case)
+        try:
+            got = learner(*case)
+        except NotImplementedError:
+            print(f"not done yet: {name} still raises NotImplementedError; replace the stub with your code.")
+            raise
+        except Exception as exc:  # show the learner their own error, briefly
+            return _fail(f"{name}{_args(case)} raised {type(exc).__name__}: {exc}", hint)
+        if not same(got, want):
+            return _fail(f"{name}{_args(case)} returned {got!r}, expected {want!r}", hint)
+    print(f"pass: {name} agrees with labkit on {len(cases)} cases")
+    return True
+
+
+def close(tolerance: float = 1e-4) -> Callable[[Any, Any], bool]:
+    """A ``same`` for numbers and arrays: equal within ``tolerance``.
+
+    >>> close()(0.33333, 1 / 3)
+    True
+    """
+    import numpy as np
+
+    def same(got, want) -> bool:
+        try:
+            return bool(np.allclose(np.asarray(got, dtype=float), np.asarray(want, dtype=float), atol=tolerance))
+        except (TypeError, ValueError):
+            return False
+
+    return same
+
+
+def _args(case: tuple) -> str:
+    text = "(" + ", ".join(_short(a) for a in case) + ")"
+    return text
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _fail(message: str, hint: str) -> bool:
+    print("FAIL: " + message)
+    if hint:
+        print("  hint: " + hint)
+    return False
+
+
+# ---------------------------------------------------------------------------
+# checkers for the labs' exercises (one per exercise, named after it)
+
+
+def _reference_cosine(a, b) -> float:
+    import numpy as np
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def check_cosine(learner: Callable) -> bool:
+    """Lab 00: cosine similarity of two vectors, compared with labkit's on a few fixtures."""
+    cases = [([1.0, 0.0], [0.0, 1.0]), ([1.0, 2.0, 3.0], [2.0, 4.0, 6.0]), ([1.0, 1.0], [-1.0, -1.0]),
+             ([0.3, -0.2, 0.9, 0.1], [0.5, 0.4, -0.1, 0.8]), ([3.0, 4.0], [4.0, 3.0])]
+    return check(learner, _reference_cosine, cases, name="cosine", same=close(),
+                 hint="divide the dot product a @ b by the product of the two lengths (np.linalg.norm)")

