@@ -90,3 +90,28 @@ def check_cosine(learner: Callable) -> bool:
              ([0.3, -0.2, 0.9, 0.1], [0.5, 0.4, -0.1, 0.8]), ([3.0, 4.0], [4.0, 3.0])]
     return check(learner, _reference_cosine, cases, name="cosine", same=close(),
                  hint="divide the dot product a @ b by the product of the two lengths (np.linalg.norm)")
+
+
+def check_normalize(learner: Callable) -> bool:
+    """Lab 01: answer normalization, compared with :func:`labkit.evals.normalize_answer`."""
+    from labkit.evals import normalize_answer
+
+    cases = [("The price is $1,249.00!",), ("  Thirty   DAYS ",), ("An apple, a pear and THE plum.",),
+             ("Firmware v4.2.1 (stable)",), ("TCK-2024-00417",), ("15%",)]
+    return check(learner, normalize_answer, cases, name="normalize",
+                 hint="lowercase; drop commas between digits (1,249 -> 1249); turn punctuation into spaces; "
+                      "drop the words a/an/the; join the words with single spaces")
+
+
+def check_invented_ids(learner: Callable) -> bool:
+    """Lab 01: invented identifiers, compared with :func:`labkit.evals.fabricated_ids` on the course patterns."""
+    from labkit.data import PRODUCT_CODE_PATTERN, TICKET_ID_PATTERN
+    from labkit.evals import fabricated_ids
+
+    known = {"TCK-2024-00417", "TCK-2025-00002", "QM-1001"}
+    cases = [(text, known) for text in (
+        "It was ticket TCK-2024-00417.", "It was ticket TCK-2024-00418.", "QM-1001 and QM-9999, see TCK-2025-00002",
+        "No identifier here.", "TCK-24-00417 is not in the pattern", "TCK-2023-11111, TCK-2023-22222")]
+    return check(learner, lambda a, k: fabricated_ids(a, k, (TICKET_ID_PATTERN, PRODUCT_CODE_PATTERN)), cases,
+                 name="invented_ids", hint="re.findall each pattern in the answer, keep the matches not in known_ids, "
+                                           "in the order found (tickets first, then product codes)")

@@ -4,6 +4,8 @@
     python -m labkit prepare          convert/verify the embedded models once
     python -m labkit demo             doctor, then embed -> retrieve -> answer one question
     python -m labkit labs [--check]   generate labs/ from solutions/ (or check they are in sync)
+    python -m labkit data --check     regenerate the course data in a temporary folder and compare
+    python -m labkit ladder           run the ladder's rungs and write the scoreboard and plot
 """
 
 from __future__ import annotations
@@ -24,6 +26,16 @@ def main(argv: list[str] | None = None) -> int:
     labs.add_argument("--check", action="store_true", help="fail if a lab is out of date")
     labs.add_argument("--execute", nargs="+", metavar="NOTEBOOK",
                       help="first re-run these solution notebooks to refresh their stored outputs")
+    data = commands.add_parser("data", help="the course data: check, write, measure what the model knows")
+    action = data.add_mutually_exclusive_group(required=True)
+    action.add_argument("--check", action="store_true", help="fail if data/ differs from a fresh generation")
+    action.add_argument("--write", action="store_true", help="regenerate data/ (atomically)")
+    action.add_argument("--measure-known", action="store_true",
+                        help="ask the base model the general set and store which questions it knows")
+    ladder = commands.add_parser("ladder", help="run rungs of the ladder, write scoreboard.json and ladder.png")
+    ladder.add_argument("--rungs", default=",".join(_ladder_rungs()), help="comma-separated, e.g. prompt,rag")
+    ladder.add_argument("--out", default="results/ladder", help="folder for scoreboard.json and ladder.png")
+    ladder.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
@@ -83,4 +95,44 @@ def _labs(args) -> int:
     return 0
 
 
-COMMANDS = {"doctor": _doctor, "prepare": _prepare, "demo": _demo, "labs": _labs}
+def _data(args) -> int:
+    from labkit import data
+
+    if args.check:
+        differences = data.check()
+        for line in differences:
+            print(line)
+        if differences:
+            print("data/ differs from a fresh generation\n  fix: python -m labkit data --write (or git checkout data/)")
+            return 1
+        print("data/ matches a fresh generation (and its manifest).")
+    elif args.write:
+        manifest = data.generate(data.DEFAULT_DATA_DIR)
+        print(f"wrote {len(manifest['files'])} files into {data.DEFAULT_DATA_DIR}")
+    else:
+        from labkit.knowledge import measure_known
+        from labkit.models import load_generator
+
+        known = measure_known(*load_generator("smollm2-135m"))
+        print(f"known: {known['n_known']} of {sum(known['counts'].values())}; {known['counts']}")
+        print(f"wrote {data.write_general_known(known)}")
+    return 0
+
+
+def _ladder_rungs() -> tuple[str, ...]:
+    from labkit.ladder import RUNGS
+
+    return RUNGS
+
+
+def _ladder(args) -> int:
+    from pathlib import Path
+
+    from labkit.ladder import LadderConfig, run_ladder
+
+    rungs = tuple(r.strip() for r in args.rungs.split(",") if r.strip())
+    run_ladder(LadderConfig(rungs=rungs, out=Path(args.out), seed=args.seed))
+    return 0
+
+
+COMMANDS = {"doctor": _doctor, "prepare": _prepare, "demo": _demo, "labs": _labs, "data": _data, "ladder": _ladder}

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from labkit.prompts import chat_messages
+from labkit.runtime import progress_off
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def generate(model, tokenizer, conversations: list[list[dict]], config: Generate
     tokenizer.padding_side = "left"
     answers: list[Answer] = []
     starts = range(0, len(conversations), config.batch_size)
-    for start in tqdm(starts, desc="generate", unit="batch", disable=not config.progress or len(starts) < 2):
+    for start in tqdm(starts, desc="generate", unit="batch", disable=progress_off() or not config.progress or len(starts) < 2):
         batch = conversations[start:start + config.batch_size]
         texts = [render(tokenizer, messages) for messages in batch]
         enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)

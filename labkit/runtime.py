@@ -34,6 +34,12 @@ def say_once(message: str) -> None:
         print(message, file=sys.stderr)
 
 
+def progress_off() -> bool:
+    """True when progress bars are switched off with ``TQDM_DISABLE=1`` (the notebook tests do,
+    so stored outputs stay deterministic). Pass ``disable=progress_off() or ...`` to tqdm."""
+    return os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
+
+
 # ---------------------------------------------------------------------------
 # profiles
 
@@ -53,6 +59,7 @@ class Profile:
     train_steps: int  # optimizer steps per fine-tuning run
     max_new_tokens: int  # tokens generated per answer
     max_seq_len: int  # tokens per training sequence
+    max_format_tokens: int  # tokens generated per JSON reply
     memory_gb: float  # what training may plan to use
 
 
@@ -62,15 +69,15 @@ PROFILES: dict[str, Profile] = {
         Profile("ci", "2-core CPU, minutes per lab (CI and quick runs)",
                 "smollm2-135m", "minilm-l6", None, "bfloat16",
                 eval_examples=40, train_examples=168, train_steps=60,
-                max_new_tokens=32, max_seq_len=384, memory_gb=4.0),
+                max_new_tokens=32, max_seq_len=384, max_format_tokens=160, memory_gb=4.0),
         Profile("cpu", "laptop CPU, no key, no GPU",
                 "smollm2-135m", "minilm-l6", None, "bfloat16",
                 eval_examples=120, train_examples=400, train_steps=200,
-                max_new_tokens=48, max_seq_len=512, memory_gb=8.0),
+                max_new_tokens=48, max_seq_len=512, max_format_tokens=200, memory_gb=8.0),
         Profile("gpu", "T4-class GPU (Colab): fp16, no bf16, 15 GB",
                 "qwen2.5-0.5b", "bge-small", "minilm-cross", "float16",
                 eval_examples=300, train_examples=2000, train_steps=600,
-                max_new_tokens=64, max_seq_len=1024, memory_gb=15.0),
+                max_new_tokens=64, max_seq_len=1024, max_format_tokens=256, memory_gb=15.0),
     ]
 }
 

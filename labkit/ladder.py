@@ -1,0 +1,248 @@
+"""The ladder: run each rung on the same held-out questions and fill the scoreboard.
+
+Rungs so far: ``prompt`` (the base model, closed-book, and few-shot for the JSON format) and
+``rag`` (the base model reading retrieved passages, plus the v1 -> v2 update scenario and the
+access-control check on restricted questions).
+
+>>> config = LadderConfig(rungs=("prompt",), out=Path("results/ladder"))
+>>> rows = run_ladder(config)                      # doctest: +SKIP
+>>> print(format_table(rows))                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from labkit import data, evals, prompts
+from labkit.chunk import ChunkConfig, chunk_documents
+from labkit.errors import LabkitError
+from labkit.generate import GenerateConfig, generate
+from labkit.rag import RagConfig, answer_questions
+from labkit.runtime import Profile, get_profile, seed_everything
+from labkit.scoreboard import Row, append_rows, format_table, plot_scoreboard
+
+RUNGS = ("prompt", "rag")
+ID_PATTERNS = (data.TICKET_ID_PATTERN, data.PRODUCT_CODE_PATTERN)
+
+
+@dataclass(frozen=True)
+class LadderConfig:
+    """What to run and where to write it."""
+
+    rungs: tuple[str, ...] = RUNGS
+    out: Path = Path("results/ladder")
+    seed: int = 0
+    profile: str | None = None  # None: the automatic profile
+    few_shot: int = 2  # worked examples in the few-shot format prompt
+    rag: RagConfig = RagConfig()
+    chunking: ChunkConfig = ChunkConfig(method="markdown", max_tokens=128)
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The frozen evaluation sample every rung is scored on."""
+
+    facts: list  # qa_facts records: unseen facts and paraphrases of trained ones
+    unanswerable: list
+    format_tasks: list
+
+
+def heldout_sample(profile: Profile, rng: random.Random) -> HeldOut:
+    """Sample the held-out sets once, with the given generator, sized by the profile.
+
+    >>> s = heldout_sample(get_profile("ci"), random.Random(0))
+    >>> len(s.facts), len(s.unanswerable) > 0, {r.extra["split"] for r in s.facts} == {"heldout_unseen", "heldout_paraphrase"}
+    (40, True, True)
+    """
+    facts = data.load_qa("qa_facts")
+    unseen = [r for r in facts if r.extra["split"] == "heldout_unseen"]
+    paraphrased = [r for r in facts if r.extra["split"] == "heldout_paraphrase"]
+    half = profile.eval_examples // 2
+    unanswerable = data.load_qa("qa_unanswerable")
+    tasks = [t for t in data.load_format_tasks() if t.split == "heldout"]
+    return HeldOut(
+        facts=rng.sample(unseen, half) + rng.sample(paraphrased, profile.eval_examples - half),
+        unanswerable=rng.sample(unanswerable, min(half, len(unanswerable))),
+        format_tasks=rng.sample(tasks, min(half, len(tasks))),
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def known_corpus_ids() -> frozenset[str]:
+    """Every ticket id and product code in either corpus version (for invented-id counting)."""
+    return frozenset(evals.corpus_ids((doc.text for version in ("v1", "v2") for doc in data.load_corpus(version)), ID_PATTERNS))
+
+
+def _usage(answers) -> dict:
+    return {
+        "prompt_tokens_mean": evals.mean_or_none(a.prompt_tokens for a in answers),
+        "completion_tokens_mean": evals.mean_or_none(a.completion_tokens for a in answers),
+        "latency_ms_mean": evals.mean_or_none(a.latency_ms for a in answers),
+    }
+
+
+def closed_book(model, tokenizer, questions: list, profile: Profile) -> tuple[list, dict]:
+    """Ask each question with no context; return the answers and their scores (labkit.evals)."""
+    answers = generate(model, tokenizer, [prompts.chat_messages(r.question) for r in questions],
+                       GenerateConfig(max_new_tokens=profile.max_new_tokens))
+    scores = evals.score_answers([a.text for a in answers], [r.answers for r in questions],
+                                 [r.set_name != "unanswerable" for r in questions], known_corpus_ids(), ID_PATTERNS,
+                                 [r.question for r in questions])
+    return answers, scores
+
+
+def few_shot_examples(n: int, rng: random.Random) -> list[tuple[str, str]]:
+    """``n`` worked (request, JSON reply) pairs drawn from the training format tasks."""
+    train = [t for t in data.load_format_tasks() if t.split == "train"]
+    return [(prompts.format_request(t.message, t.ticket_id, t.product_code), json.dumps(t.target))
+            for t in rng.sample(train, n)]
+
+
+def format_replies(model, tokenizer, tasks: list, examples: list[tuple[str, str]], profile: Profile) -> tuple[list, float]:
+    """Ask for each task's JSON reply (after ``examples``); return the replies and the compliance rate."""
+    conversations = [prompts.format_messages(prompts.format_request(t.message, t.ticket_id, t.product_code), examples)
+                     for t in tasks]
+    replies = generate(model, tokenizer, conversations,
+                       GenerateConfig(max_new_tokens=profile.max_format_tokens, batch_size=4))
+    schema = data.load_reply_schema()
+    return replies, evals.rate(evals.format_compliant(a.text, schema) for a in replies)
+
+
+def prompt_rung(model, tokenizer, heldout: HeldOut, profile: Profile, rng: random.Random,
+                few_shot: int = 2, model_name: str = "") -> list[Row]:
+    """The base model with nothing but a prompt: closed-book questions, then few-shot JSON replies."""
+    base = {"rung": "prompt", "model": model_name, "profile": profile.name}
+    started = time.perf_counter()
+    answers, scores = closed_book(model, tokenizer, heldout.facts + heldout.unanswerable, profile)
+    closed = Row(variant="closed-book", **base, **scores, **_usage(answers),
+                 wall_seconds=time.perf_counter() - started)
+    started = time.perf_counter()
+    replies, compliance = format_replies(model, tokenizer, heldout.format_tasks, few_shot_examples(few_shot, rng), profile)
+    few = Row(variant="few-shot", **base, n=len(replies), format_compliance=compliance,
+              **_usage(replies), wall_seconds=time.perf_counter() - started)
+    return [closed, few]
+
+
+def build_course_index(version: str = "v1", chunking: ChunkConfig = ChunkConfig(method="markdown", max_tokens=128),
+                       embedder=None):
+    """Chunk and embed one corpus version into a :class:`labkit.index.VectorIndex` with the course roles."""
+    from labkit.embed import Embedder
+    from labkit.index import VectorIndex
+
+    embedder = embedder or Embedder()
+    chunks = chunk_documents(data.load_corpus(version), chunking, embedder.tokenizer, progress=False)
+    return VectorIndex.build(chunks, embedder, access_policy=data.ROLE_LABELS)
+
+
+def _rag_usage(answers) -> dict:
+    return {
+        "prompt_tokens_mean": evals.mean_or_none(a.prompt_tokens for a in answers),
+        "completion_tokens_mean": evals.mean_or_none(a.completion_tokens for a in answers),
+        "latency_ms_mean": evals.mean_or_none(a.latency_ms for a in answers),
+    }
+
+
+def rag_row(model, tokenizer, index, questions: list, config: RagConfig, role: str, base: dict,
+            variant: str, version: str = "v1") -> tuple[Row, list]:
+    """Answer ``questions`` with retrieval as ``role``; score them like the prompt rung, plus citations.
+    Returns the row and the answers."""
+    started = time.perf_counter()
+    answers = answer_questions([r.question for r in questions], index, model, tokenizer, role, config)
+    scores = evals.score_answers([a.text for a in answers], [r.answers for r in questions],
+                                 [r.set_name != "unanswerable" for r in questions], known_corpus_ids(), ID_PATTERNS,
+                                 [r.question for r in questions])
+    cited = [evals.citation_scores(a.cited_doc_ids, r.gold_doc_ids) for a, r in zip(answers, questions)
+             if r.gold_doc_ids]
+    row = Row(variant=variant, corpus_version=version, **base, **scores, **_rag_usage(answers),
+              citation_precision=evals.mean_or_none(p for p, _ in cited),
+              citation_recall=evals.mean_or_none(r for _, r in cited),
+              wall_seconds=time.perf_counter() - started)
+    return row, answers
+
+
+def restricted_leaks(model, tokenizer, index, config: RagConfig) -> int:
+    """Ask every restricted question as the most privileged role that may NOT read its source;
+    count the answers that give the restricted value away."""
+    records = data.load_qa("qa_restricted")
+    by_role: dict[str, list] = {}
+    for r in records:
+        denied = max(r.extra["denied_roles"], key=lambda role: len(data.ROLE_LABELS[role]))
+        by_role.setdefault(denied, []).append(r)
+    leaks = 0
+    for role, group in by_role.items():
+        answers = answer_questions([r.question for r in group], index, model, tokenizer, role, config)
+        leaks += sum(evals.answer_matches(a.text, r.answers) for a, r in zip(answers, group))
+    return leaks
+
+
+def update_scenario(model, tokenizer, index, config: RagConfig, base: dict, chunking: ChunkConfig,
+                    role: str = "admin") -> list[Row]:
+    """Corpus v2 has landed: ask qa_updates against the stale v1 index, then upsert only the changed
+    documents and ask again. ``update_seconds`` runs from the update call to the first correct answer."""
+    questions = data.load_qa("qa_updates")
+    v2_docs = {d.doc_id: d for d in data.load_corpus("v2")}
+    changed = sorted({c.doc_id for c in data.load_changelog()})
+
+    def stale_row(variant: str, update_seconds: float | None = None) -> Row:
+        row, answers = rag_row(model, tokenizer, index, questions, config, role, base, variant, version="v2")
+        row.stale_rate = evals.rate(evals.is_stale(a.text, r.extra["answers_v1"], r.extra["answers_v2"])
+                                    for a, r in zip(answers, questions))
+        row.update_seconds = update_seconds
+        return row
+
+    before = stale_row("stale-index")
+    started = time.perf_counter()
+    chunks = chunk_documents([v2_docs[d] for d in changed], chunking, index.embedder.tokenizer, progress=False)
+    index.upsert(chunks)
+    update_seconds = None
+    for r in questions:  # one at a time, until the first correct answer
+        (answer,) = answer_questions([r.question], index, model, tokenizer, role, config)
+        if evals.answer_matches(answer.text, r.extra["answers_v2"]):
+            update_seconds = time.perf_counter() - started
+            break
+    return [before, stale_row("updated-index", update_seconds)]
+
+
+def rag_rung(model, tokenizer, heldout: HeldOut, profile: Profile, config: LadderConfig, model_name: str = "") -> list[Row]:
+    """The base model reading retrieved passages (as an agent), then the update scenario and the leak check."""
+    base = {"rung": "rag", "model": model_name, "profile": profile.name}
+    index = build_course_index("v1", config.chunking)
+    main, _ = rag_row(model, tokenizer, index, heldout.facts + heldout.unanswerable, config.rag, "agent", base,
+                      f"top-{config.rag.k}")
+    main.restricted_leaks = restricted_leaks(model, tokenizer, index, config.rag)
+    return [main, *update_scenario(model, tokenizer, index, config.rag, base, config.chunking)]
+
+
+def run_ladder(config: LadderConfig = LadderConfig()) -> list[Row]:
+    """Run the chosen rungs, append their rows to ``out/scoreboard.json``, plot ``out/ladder.png``."""
+    from labkit.models import load_generator
+
+    unknown = [r for r in config.rungs if r not in RUNGS]
+    if unknown:
+        raise LabkitError(f"unknown rung(s): {', '.join(unknown)}", f"choose from: {', '.join(RUNGS)}")
+    profile = get_profile(config.profile)
+    rng = seed_everything(config.seed)
+    heldout = heldout_sample(profile, rng)
+    print(f"[ladder] profile {profile.name}: {len(heldout.facts)} fact questions, "
+          f"{len(heldout.unanswerable)} unanswerable, {len(heldout.format_tasks)} format tasks")
+    model, tokenizer = load_generator(profile.generator)
+    rows: list[Row] = []
+    if "prompt" in config.rungs:
+        print("[ladder] rung prompt: closed-book questions, then few-shot JSON replies")
+        rows += prompt_rung(model, tokenizer, heldout, profile, rng, config.few_shot, profile.generator)
+    if "rag" in config.rungs:
+        print("[ladder] rung rag: index v1, answer with passages, check restricted questions, apply the v2 update")
+        rows += rag_rung(model, tokenizer, heldout, profile, config, profile.generator)
+    for row in rows:
+        row.seed = config.seed
+    out = Path(config.out)
+    all_rows = append_rows(out / "scoreboard.json", rows)
+    plot_scoreboard(all_rows, out / "ladder.png")
+    print(format_table(all_rows))
+    print(f"[ladder] wrote {out / 'scoreboard.json'} and {out / 'ladder.png'}")
+    return all_rows

@@ -1,0 +1,254 @@
+"""Keyword search (BM25), hybrid search (reciprocal rank fusion) and reranking.
+
+- :class:`BM25Index` scores chunks by the words they share with the query (via
+  ``bm25s``): lowercase, words of two or more letters or digits, Lucene's 33 English
+  stopwords dropped, and Snowball stemming when PyStemmer is installed ("studies" and
+  "study" both become "studi"). It follows the same role rules as
+  :class:`labkit.index.VectorIndex`: forbidden chunks are excluded before ranking,
+  results are filled up to ``min(k, readable)`` (chunks sharing no word with the
+  query score 0 and come last, in corpus order), a role that may read nothing gets
+  ``[]``. ``bm25s`` cannot update in place, so :meth:`BM25Index.upsert` re-indexes
+  (milliseconds for a course corpus).
+- :func:`reciprocal_rank_fusion` merges ranked lists: each item scores
+  ``sum(1 / (rrf_k + rank))`` over the lists it appears in (rank 1 = best).
+  ``rrf_k = 60``, the value of Cormack et al. (2009), damps the head of each list
+  so that one list's first place does not drown the other's. Scores' scales never
+  matter, only ranks: that is why it can fuse cosine and BM25.
+- :class:`HybridRetriever` fuses a dense and a BM25 search.
+- :class:`Reranker` re-scores (query, chunk) pairs with a cross-encoder (models key
+  ``minilm-cross``, a hub model). Offline, or wherever it cannot be loaded, it says
+  so once and returns the hits in the order it got them.
+
+>>> from types import SimpleNamespace as Doc
+>>> from labkit.chunk import chunk_whole
+>>> docs = [Doc(doc_id="a", text="Refunds are issued within 30 days", access="public", doc_version=1),
+...         Doc(doc_id="b", text="Our office opens at nine", access="public", doc_version=1)]
+>>> bm25 = BM25Index.build([c for d in docs for c in chunk_whole(d)])
+>>> [hit.chunk.doc_id for hit in bm25.search("refund", k=1)]
+['a']
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from labkit.chunk import Chunk
+from labkit.errors import LabkitError
+from labkit.index import AccessPolicy, Hit, VectorIndex, check_unique_chunks
+from labkit.runtime import say_once
+
+
+@dataclass(frozen=True)
+class BM25Config:
+    """BM25's knobs and how text becomes terms."""
+
+    k1: float = 0.9  # term-frequency saturation (Anserini's default; bm25s uses 1.5)
+    b: float = 0.4  # length normalisation (Anserini's default; 0.75 elsewhere)
+    stopwords: str | None = "en"  # Lucene's 33 English words; "en_plus": 179 words; None: keep all
+    stemmer: str | None = "english"  # a Snowball language (needs PyStemmer), or None
+
+
+class Terms:
+    """Text -> BM25 terms, as configured.
+
+    >>> Terms(BM25Config()).of("The studies are running!")
+    ['studi', 'run']
+    """
+
+    _WORD = re.compile(r"(?u)\b\w\w+\b")
+
+    def __init__(self, config: BM25Config):
+        import bm25s.stopwords
+
+        lists = {None: (), "en": bm25s.stopwords.STOPWORDS_EN, "en_plus": bm25s.stopwords.STOPWORDS_EN_PLUS}
+        if config.stopwords not in lists:
+            raise LabkitError(f"unknown stopword list {config.stopwords!r}", "use 'en', 'en_plus' or None")
+        self.stopwords = set(lists[config.stopwords])
+        self.stem = None
+        if config.stemmer:
+            try:
+                import Stemmer
+
+                self.stem = Stemmer.Stemmer(config.stemmer).stemWords
+            except ImportError:
+                say_once("labkit: PyStemmer is not installed, so BM25 matches words without stemming "
+                         "(pip install PyStemmer to match 'study' with 'studies')")
+
+    def of(self, text: str) -> list[str]:
+        words = [w for w in self._WORD.findall(text.lower()) if w not in self.stopwords]
+        return self.stem(words) if self.stem else words
+
+
+class BM25Index:
+    """BM25 over chunks, searchable by role (see the module docstring for the rules)."""
+
+    def __init__(self, config: BM25Config = BM25Config(),
+                 access_policy: AccessPolicy | Mapping[str, Iterable[str]] | None = None):
+        self.config = config
+        self.policy = access_policy if isinstance(access_policy, AccessPolicy) else AccessPolicy(access_policy)
+        self.terms = Terms(config)
+        self.chunks: list[Chunk] = []
+        self._bm25 = None
+        self._masks: dict[frozenset[str] | None, np.ndarray] = {}
+
+    @classmethod
+    def build(cls, chunks: Sequence[Chunk], config: BM25Config = BM25Config(),
+              access_policy: AccessPolicy | Mapping[str, Iterable[str]] | None = None,
+              progress: bool = False) -> "BM25Index":
+        """A BM25 index of ``chunks``."""
+        index = cls(config, access_policy)
+        index._reindex(list(chunks), progress)
+        return index
+
+    def _reindex(self, chunks: list[Chunk], progress: bool = False) -> None:
+        import bm25s
+
+        check_unique_chunks(chunks)
+        self.chunks = chunks
+        self._masks.clear()
+        self._bm25 = None
+        if chunks:
+            self._bm25 = bm25s.BM25(k1=self.config.k1, b=self.config.b)
+            corpus = [self.terms.of(c.searchable_text) for c in chunks]
+            self._bm25.index(corpus, show_progress=progress)
+
+    def upsert(self, chunks: Sequence[Chunk]) -> None:
+        """Replace every chunk of the documents in ``chunks`` (re-indexes everything: bm25s has no update)."""
+        replaced = {c.doc_id for c in chunks}
+        self._reindex([c for c in self.chunks if c.doc_id not in replaced] + list(chunks))
+
+    def delete_document(self, doc_id: str) -> int:
+        """Remove every chunk of ``doc_id``; returns how many there were."""
+        kept = [c for c in self.chunks if c.doc_id != doc_id]
+        removed = len(self.chunks) - len(kept)
+        if removed:
+            self._reindex(kept)
+        return removed
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def scores(self, query: str) -> np.ndarray:
+        """The BM25 score of every chunk for ``query`` (0 where no term is shared)."""
+        if self._bm25 is None:
+            return np.zeros(0, dtype=np.float32)
+        ids = self._bm25.get_tokens_ids(self.terms.of(query))
+        if not ids:
+            return np.zeros(len(self.chunks), dtype=np.float32)
+        return self._bm25.get_scores_from_ids(ids)
+
+    def search(self, query: str, k: int = 5, role: str | None = None) -> list[Hit]:
+        """The ``k`` best chunks for ``query`` that ``role`` may read, best first."""
+        if k < 1:
+            raise LabkitError(f"k={k}", "ask for at least one result (k >= 1)")
+        labels = self.policy.readable(role)
+        if labels not in self._masks:
+            self._masks[labels] = np.array([labels is None or c.access in labels for c in self.chunks], dtype=bool)
+        readable = np.flatnonzero(self._masks[labels])
+        if not len(readable):
+            return []
+        scores = self.scores(query)[readable]
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [Hit(self.chunks[readable[j]], float(scores[j]), "bm25") for j in top]
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hit]], rrf_k: int = 60,
+                           limit: int | None = None) -> list[Hit]:
+    """Merge ranked lists of hits: ``score(chunk) = sum over lists of 1 / (rrf_k + rank)``.
+
+    Ties keep the order in which chunks were first seen.
+
+    >>> c = {n: Chunk(n, n, 1, "public", 0, (), n) for n in "xyz"}
+    >>> dense = [Hit(c["x"], 0.9), Hit(c["y"], 0.8)]
+    >>> bm25 = [Hit(c["y"], 12.0, "bm25"), Hit(c["z"], 3.0, "bm25")]
+    >>> [(h.chunk.chunk_id, round(h.score, 4)) for h in reciprocal_rank_fusion([dense, bm25])]
+    [('y', 0.0325), ('x', 0.0164), ('z', 0.0161)]
+    """
+    fused: dict[str, float] = {}
+    chunks: dict[str, Chunk] = {}
+    for ranking in rankings:
+        for rank, hit in enumerate(ranking, start=1):
+            fused[hit.chunk.chunk_id] = fused.get(hit.chunk.chunk_id, 0.0) + 1.0 / (rrf_k + rank)
+            chunks.setdefault(hit.chunk.chunk_id, hit.chunk)
+    order = sorted(fused, key=lambda cid: -fused[cid])  # sorted() is stable: ties keep first-seen order
+    return [Hit(chunks[cid], fused[cid], "hybrid") for cid in order[:limit]]
+
+
+@dataclass(frozen=True)
+class HybridConfig:
+    """How deep each list goes before fusing, and the fusion constant."""
+
+    depth: int = 100  # results taken from each of dense and BM25 (at least k)
+    rrf_k: int = 60
+
+
+class HybridRetriever:
+    """Dense + BM25, fused by reciprocal rank; both indexes must hold the same chunks and policy.
+
+    >>> hybrid = HybridRetriever(vector_index, bm25_index)     # doctest: +SKIP
+    >>> hybrid.search("refund window", k=5, role="customer")   # doctest: +SKIP
+    """
+
+    def __init__(self, dense: VectorIndex, lexical: BM25Index, config: HybridConfig = HybridConfig()):
+        self.dense, self.lexical, self.config = dense, lexical, config
+
+    def search(self, query: str, k: int = 5, role: str | None = None,
+               query_vector: np.ndarray | None = None) -> list[Hit]:
+        """The ``k`` best chunks by fused rank (``query_vector``: the query already embedded)."""
+        depth = max(k, self.config.depth)
+        vector = self.dense.embedder.embed_query(query) if query_vector is None else query_vector
+        rankings = [self.dense.search_vector(vector, depth, role), self.lexical.search(query, depth, role)]
+        return reciprocal_rank_fusion(rankings, self.config.rrf_k, limit=k)
+
+
+@dataclass(frozen=True)
+class RerankConfig:
+    model: str = "minilm-cross"  # a key of labkit.models.MODELS
+    batch_size: int = 32
+
+
+class Reranker:
+    """A cross-encoder that re-scores hits; without one, the hits come back unchanged.
+
+    ``model``: an already loaded object with ``predict(pairs) -> scores`` (a
+    sentence-transformers ``CrossEncoder``); by default it is loaded on first use.
+
+    >>> reranker = Reranker()                           # doctest: +SKIP
+    >>> reranker.rerank("refund window", hits)[:3]      # doctest: +SKIP
+    """
+
+    def __init__(self, config: RerankConfig = RerankConfig(), model=None):
+        self.config = config
+        self.model = model
+        self.available: bool | None = None if model is None else True
+
+    def _load(self) -> bool:
+        if self.available is None:
+            from labkit.models import get_spec, model_source
+            from labkit.runtime import quiet_import
+
+            spec = get_spec(self.config.model)
+            try:
+                cross_encoder = quiet_import("sentence_transformers").CrossEncoder
+                self.model = cross_encoder(model_source(self.config.model))
+                self.available = True
+            except Exception as exc:  # offline, not cached, or broken: rerank becomes a no-op
+                self.available = False
+                say_once(f"labkit: reranker {self.config.model} ({spec.hub_id}) is not available here "
+                         f"({type(exc).__name__}); keeping the order the search gave. It needs the hub once "
+                         "(unset HF_HUB_OFFLINE) or the gpu profile.")
+        return self.available
+
+    def rerank(self, query: str, hits: Sequence[Hit], top_n: int | None = None) -> list[Hit]:
+        """``hits`` re-ordered by cross-encoder score (the best ``top_n``, or all)."""
+        hits = list(hits)
+        if not hits or not self._load():
+            return hits[:top_n]
+        pairs = [(query, h.chunk.searchable_text) for h in hits]
+        scores = np.asarray(self.model.predict(pairs, batch_size=self.config.batch_size), dtype=np.float32)
+        order = np.argsort(-scores, kind="stable")[:top_n]
+        return [replace(hits[j], score=float(scores[j]), method="rerank") for j in order]

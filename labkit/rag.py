@@ -1,0 +1,92 @@
+"""Retrieval-augmented answers: retrieve (as the asking role) -> prompt with numbered passages -> generate.
+
+Each answer comes back with the passages the model was given, the document ids it
+cited, its token counts and the time each stage took. When the best passage scores
+below ``RagConfig.min_score`` (or the role may read nothing relevant), the answer
+abstains instead of guessing, and the model is not called at all.
+
+>>> from labkit.rag import RagConfig, answer_questions
+>>> answers = answer_questions(["What is the restocking fee?"], index, model, tokenizer, role="agent")  # doctest: +SKIP
+>>> answers[0].text, answers[0].cited_doc_ids                                                          # doctest: +SKIP
+('The restocking fee is 15% [1].', ['wiki-returns'])
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from labkit.generate import GenerateConfig, generate
+from labkit.prompts import ABSTAIN_ANSWER, rag_messages
+
+
+@dataclass(frozen=True)
+class RagConfig:
+    """Retrieval depth, the abstention threshold (cosine of the best passage), and the answer length."""
+
+    k: int = 3
+    min_score: float = 0.3  # below this, the best passage is "not relevant enough": abstain
+    max_new_tokens: int = 32
+    batch_size: int = 8
+
+
+@dataclass(frozen=True)
+class RagAnswer:
+    question: str
+    text: str
+    passages: list = field(default_factory=list)  # the Hits given to the model, in prompt order
+    cited_doc_ids: list[str] = field(default_factory=list)
+    abstained: bool = False  # True when retrieval found nothing relevant enough (model not called)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    retrieve_ms: float = 0.0
+    prompt_ms: float = 0.0
+    generate_ms: float = 0.0
+
+    @property
+    def latency_ms(self) -> float:
+        return self.retrieve_ms + self.prompt_ms + self.generate_ms
+
+
+def cited_doc_ids(answer: str, passage_doc_ids: list[str]) -> list[str]:
+    """Document ids an answer cites: by passage number ``[n]`` or by naming the id itself.
+
+    >>> cited_doc_ids("It is 15% [2].", ["wiki-a", "wiki-returns"])
+    ['wiki-returns']
+    >>> cited_doc_ids("See wiki-a and [7].", ["wiki-a"])
+    ['wiki-a']
+    """
+    cited = [passage_doc_ids[int(n) - 1] for n in re.findall(r"\[(\d+)\]", answer)
+             if 1 <= int(n) <= len(passage_doc_ids)]
+    cited += [d for d in passage_doc_ids if d in answer]
+    return list(dict.fromkeys(cited))
+
+
+def answer_questions(questions: list[str], retriever, model, tokenizer, role: str | None = None,
+                     config: RagConfig = RagConfig()) -> list[RagAnswer]:
+    """Answer each question from what ``role`` may read; ``retriever`` is anything with
+    ``search(query, k, role) -> list[Hit]`` (a VectorIndex, a HybridRetriever...)."""
+    retrieved, conversations, timings = [], [], []
+    for question in questions:
+        start = time.perf_counter()
+        hits = retriever.search(question, k=config.k, role=role)
+        middle = time.perf_counter()
+        relevant = bool(hits) and hits[0].score >= config.min_score
+        messages = rag_messages(question, [(h.chunk.doc_id, h.chunk.text) for h in hits]) if relevant else None
+        timings.append(((middle - start) * 1000, (time.perf_counter() - middle) * 1000))
+        retrieved.append(hits if relevant else [])
+        conversations.append(messages)
+    asked = [c for c in conversations if c is not None]
+    generated = iter(generate(model, tokenizer, asked, GenerateConfig(config.max_new_tokens, config.batch_size)))
+    answers = []
+    for question, hits, messages, (retrieve_ms, prompt_ms) in zip(questions, retrieved, conversations, timings):
+        if messages is None:
+            answers.append(RagAnswer(question, ABSTAIN_ANSWER, abstained=True,
+                                     retrieve_ms=retrieve_ms, prompt_ms=prompt_ms))
+            continue
+        out = next(generated)
+        doc_ids = [h.chunk.doc_id for h in hits]
+        answers.append(RagAnswer(question, out.text, hits, cited_doc_ids(out.text, doc_ids), False,
+                                 out.prompt_tokens, out.completion_tokens, retrieve_ms, prompt_ms, out.latency_ms))
+    return answers

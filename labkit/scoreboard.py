@@ -1,0 +1,151 @@
+"""The scoreboard: one row per measured (rung, variant, corpus version), in one JSON file.
+
+Every rung of the ladder appends rows here; one function plots them side by side.
+A field that does not apply to a row is ``None`` (``null`` in the file).
+
+>>> row = Row(rung="prompt", variant="closed-book", n=3, accuracy=1 / 3)
+>>> row.key
+('prompt', 'closed-book', 'v1')
+>>> print(format_table([row]).splitlines()[0])  # doctest: +NORMALIZE_WHITESPACE
+rung    variant      corpus  n  accuracy  halluc.  abstain  fab.ids  format  stale  leaks  prompt tok  ms/query
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from labkit.errors import LabkitError
+
+SCHEMA_VERSION = 1
+RUNG_ORDER = ("prompt", "rag", "ft", "both")
+
+
+@dataclass
+class Row:
+    """One measured configuration. Rates are fractions in [0, 1]; times in seconds unless named ms."""
+
+    rung: str  # prompt, rag, ft or both
+    variant: str  # what tells rows of one rung apart: closed-book, few-shot, facts, format, raft...
+    model: str | None = None
+    corpus_version: str = "v1"
+    profile: str | None = None
+    seed: int | None = None
+    n: int | None = None
+    accuracy: float | None = None
+    hallucination_rate: float | None = None
+    abstention_rate: float | None = None
+    fabricated_id_rate: float | None = None
+    citation_precision: float | None = None
+    citation_recall: float | None = None
+    format_compliance: float | None = None
+    stale_rate: float | None = None
+    restricted_leaks: int | None = None
+    prompt_tokens_mean: float | None = None
+    completion_tokens_mean: float | None = None
+    latency_ms_mean: float | None = None
+    train_seconds: float | None = None
+    update_seconds: float | None = None
+    wall_seconds: float | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.rung, self.variant, self.corpus_version)
+
+
+FIELDS = tuple(f.name for f in fields(Row))
+
+
+def write_scoreboard(rows: list[Row], path: Path) -> list[Row]:
+    """Write all rows to ``path`` atomically (a crash never leaves half a file); return them in file order."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ordered = sorted(rows, key=lambda r: (RUNG_ORDER.index(r.rung) if r.rung in RUNG_ORDER else 99, r.key))
+    text = json.dumps({"schema": SCHEMA_VERSION, "fields": list(FIELDS), "rows": [asdict(r) for r in ordered]},
+                      indent=1, ensure_ascii=False)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return ordered
+
+
+def load_scoreboard(path: Path) -> list[Row]:
+    """Read the rows back; a file from another schema version is refused, not misread."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("schema") != SCHEMA_VERSION:
+            raise ValueError(f"schema {data.get('schema')!r}, expected {SCHEMA_VERSION}")
+        return [Row(**row) for row in data["rows"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise LabkitError(f"{path} is not a labkit scoreboard ({exc})",
+                          "delete it, or write to another --out folder") from None
+
+
+def merge_rows(old: list[Row], new: list[Row]) -> list[Row]:
+    """``old`` with every row of ``new`` added, replacing rows with the same key."""
+    replaced = {r.key for r in new}
+    return [r for r in old if r.key not in replaced] + list(new)
+
+
+def append_rows(path: Path, rows: list[Row]) -> list[Row]:
+    """Add ``rows`` to the scoreboard at ``path`` (same key replaces) and return all rows."""
+    return write_scoreboard(merge_rows(load_scoreboard(path), rows), path)
+
+
+COLUMNS = (  # (header, field, format)
+    ("rung", "rung", "{}"), ("variant", "variant", "{}"), ("corpus", "corpus_version", "{}"), ("n", "n", "{}"),
+    ("accuracy", "accuracy", "{:.0%}"), ("halluc.", "hallucination_rate", "{:.0%}"),
+    ("abstain", "abstention_rate", "{:.0%}"), ("fab.ids", "fabricated_id_rate", "{:.0%}"),
+    ("format", "format_compliance", "{:.0%}"), ("stale", "stale_rate", "{:.0%}"), ("leaks", "restricted_leaks", "{}"),
+    ("prompt tok", "prompt_tokens_mean", "{:.0f}"), ("ms/query", "latency_ms_mean", "{:.0f}"),
+)
+
+
+def format_table(rows: list[Row]) -> str:
+    """The rows as an aligned text table ('-' where a metric does not apply)."""
+    cells = [[h for h, _, _ in COLUMNS]]
+    for row in rows:
+        cells.append([fmt.format(v) if (v := getattr(row, f)) is not None else "-" for _, f, fmt in COLUMNS])
+    widths = [max(len(r[i]) for r in cells) for i in range(len(COLUMNS))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+
+
+PLOT_METRICS = (  # (field, title, higher is better)
+    ("accuracy", "accuracy", True), ("hallucination_rate", "hallucination", False),
+    ("fabricated_id_rate", "invented ids", False), ("format_compliance", "format compliance", True),
+    ("citation_recall", "citation recall", True), ("stale_rate", "stale answers", False),
+)
+
+
+def plot_scoreboard(rows: list[Row], path: Path | None = None):
+    """One panel per metric, one bar per row, so rungs compare at a glance. Returns the figure."""
+    import matplotlib
+
+    if path is not None:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r.rung}\n{r.variant}" + (f"\n({r.corpus_version})" if r.corpus_version != "v1" else "") for r in rows]
+    colours = {"prompt": "#9e9e9e", "rag": "#1f77b4", "ft": "#ff7f0e", "both": "#2ca02c"}
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7), sharey=True)
+    for ax, (field, title, higher) in zip(axes.flat, PLOT_METRICS):
+        values = [getattr(r, field) for r in rows]
+        xs = range(len(rows))
+        ax.bar(xs, [v if v is not None else 0 for v in values], color=[colours.get(r.rung, "#777") for r in rows])
+        for x, v in zip(xs, values):
+            ax.text(x, (v or 0) + 0.02, "n/a" if v is None else f"{v:.0%}", ha="center", fontsize=9)
+        ax.set_title(f"{title} ({'higher' if higher else 'lower'} is better)", fontsize=11)
+        ax.set_xticks(list(xs), labels, fontsize=8)
+        ax.set_ylim(0, 1.12)
+        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    fig.suptitle("The ladder: every rung on the same held-out questions", fontsize=13)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return fig

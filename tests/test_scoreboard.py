@@ -1,0 +1,40 @@
+import json
+
+import pytest
+
+from labkit.errors import LabkitError
+from labkit.scoreboard import FIELDS, Row, append_rows, format_table, load_scoreboard, plot_scoreboard
+
+REQUIRED = ("rung variant model corpus_version profile seed n accuracy hallucination_rate abstention_rate "
+            "fabricated_id_rate citation_precision citation_recall format_compliance stale_rate restricted_leaks "
+            "prompt_tokens_mean completion_tokens_mean latency_ms_mean train_seconds update_seconds wall_seconds").split()
+
+
+def test_rows_carry_every_documented_field():
+    assert set(REQUIRED) <= set(FIELDS)
+
+
+def test_append_replaces_rows_with_the_same_key_and_keeps_others(tmp_path):
+    path = tmp_path / "out" / "scoreboard.json"
+    append_rows(path, [Row("prompt", "closed-book", accuracy=0.1), Row("prompt", "few-shot", format_compliance=0.2)])
+    rows = append_rows(path, [Row("prompt", "closed-book", accuracy=0.3)])
+    assert [(r.variant, r.accuracy) for r in rows] == [("closed-book", 0.3), ("few-shot", None)]
+    assert load_scoreboard(path) == rows
+    saved = json.loads(path.read_text())
+    assert saved["rows"][0]["citation_recall"] is None and not list(path.parent.glob(".*.tmp"))
+
+
+def test_a_foreign_file_is_refused_not_misread(tmp_path):
+    path = tmp_path / "scoreboard.json"
+    path.write_text(json.dumps({"schema": 99, "rows": []}))
+    with pytest.raises(LabkitError, match="not a labkit scoreboard"):
+        load_scoreboard(path)
+
+
+def test_table_and_plot(tmp_path):
+    rows = [Row("prompt", "closed-book", n=10, accuracy=0.1, hallucination_rate=0.9),
+            Row("rag", "top-4", n=10, accuracy=0.6, citation_recall=0.8)]
+    table = format_table(rows).splitlines()
+    assert len(table) == 3 and "10%" in table[1] and "60%" in table[2] and " - " in table[1]
+    plot_scoreboard(rows, tmp_path / "ladder.png")
+    assert (tmp_path / "ladder.png").read_bytes()[:4] == b"\x89PNG"
