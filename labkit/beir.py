@@ -33,6 +33,7 @@ from labkit.errors import LabkitError
 from labkit.index import Hit, VectorIndex
 from labkit.lexical import BM25Config, BM25Index, HybridConfig, HybridRetriever
 from labkit.retrieval_metrics import evaluate_run
+from labkit.runtime import progress_off
 
 METHODS = ("dense", "bm25", "hybrid")
 
@@ -195,7 +196,7 @@ def run_benchmark(folder: Path | str, method: str = "dense", config: BenchConfig
             return hybrid.search(texts[i], config.k, query_vector=query_vectors[i])
 
     run, seconds = {}, 0.0
-    for i in tqdm(range(len(query_ids)), desc=f"searching ({method})", unit="query", disable=not config.progress):
+    for i in tqdm(range(len(query_ids)), desc=f"searching ({method})", unit="query", disable=progress_off() or not config.progress):
         start = time.perf_counter()
         hits = search(i)
         seconds += time.perf_counter() - start

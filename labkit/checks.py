@@ -115,3 +115,34 @@ def check_invented_ids(learner: Callable) -> bool:
     return check(learner, lambda a, k: fabricated_ids(a, k, (TICKET_ID_PATTERN, PRODUCT_CODE_PATTERN)), cases,
                  name="invented_ids", hint="re.findall each pattern in the answer, keep the matches not in known_ids, "
                                            "in the order found (tickets first, then product codes)")
+
+
+def check_rag_prompt(learner: Callable) -> bool:
+    """Lab 04: the RAG prompt builder, compared with :func:`labkit.prompts.rag_messages`."""
+    from labkit.prompts import rag_messages
+
+    cases = [("How long is the return window?", [("wiki-returns", "Returns are accepted within 45 days.")]),
+             ("Which ticket?", [("ticket-TCK-2024-00417", "Battery swelling."), ("prod-QM-1001", "A sensor.")]),
+             ("Anything?", [])]
+    return check(learner, rag_messages, cases, name="rag_prompt",
+                 hint="two messages: the system message labkit.prompts.RAG_SYSTEM, then a user message "
+                      "'Passages:\\n[1] (doc_id) text\\n...\\n\\nQuestion: ...' numbered from 1")
+
+
+def check_apply_update(learner: Callable, index, document, old_value: str, new_value: str) -> bool:
+    """Lab 05: after ``learner(index, document)`` the index holds the new version of the document
+    and no chunk of it still carries the old value."""
+    learner(index, document)
+    chunks = [c for c in index.chunks.values() if c.doc_id == document.doc_id]
+    problems = []
+    if not chunks:
+        problems.append(f"no chunk of {document.doc_id} is in the index any more")
+    if any(old_value in c.text for c in chunks):
+        problems.append(f"a chunk of {document.doc_id} still says {old_value!r}")
+    if not any(new_value in c.text for c in chunks):
+        problems.append(f"no chunk of {document.doc_id} says {new_value!r}")
+    if problems:
+        return _fail("; ".join(problems), "chunk the new document (labkit.chunk.chunk_documents) and call "
+                                          "index.upsert(chunks): it replaces every old chunk of that document")
+    print(f"pass: {document.doc_id} now says {new_value!r} and never {old_value!r}")
+    return True

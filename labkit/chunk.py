@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Protocol
 
 from labkit.errors import LabkitError
-from labkit.runtime import say_once
+from labkit.runtime import progress_off, say_once
 
 
 class DocumentLike(Protocol):
@@ -204,7 +204,7 @@ def chunk_documents(docs: Iterable[DocumentLike], config: ChunkConfig = ChunkCon
     if tokenizer is None and config.method != "whole":
         tokenizer = default_tokenizer()
     chunks, seen, empty = [], set(), []
-    for doc in tqdm(list(docs), desc="chunking", unit="doc", disable=not progress):
+    for doc in tqdm(list(docs), desc="chunking", unit="doc", disable=progress_off() or not progress):
         if doc.doc_id in seen:
             raise LabkitError(f"two documents have the id {doc.doc_id!r}",
                               "give every document its own doc_id (a new version replaces the old one: "

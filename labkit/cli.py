@@ -6,6 +6,7 @@
     python -m labkit labs [--check]   generate labs/ from solutions/ (or check they are in sync)
     python -m labkit data --check     regenerate the course data in a temporary folder and compare
     python -m labkit ladder           run the ladder's rungs and write the scoreboard and plot
+    python -m labkit bench retrieval --beir DIR [--method dense|bm25|hybrid|all]
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     ladder.add_argument("--rungs", default=",".join(_ladder_rungs()), help="comma-separated, e.g. prompt,rag")
     ladder.add_argument("--out", default="results/ladder", help="folder for scoreboard.json and ladder.png")
     ladder.add_argument("--seed", type=int, default=0)
+    bench = commands.add_parser("bench", help="benchmarks: bench retrieval --beir DIR [--method ...]")
+    bench.add_argument("what", choices=["retrieval"])
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark (--help for them)")
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
@@ -135,4 +139,10 @@ def _ladder(args) -> int:
     return 0
 
 
-COMMANDS = {"doctor": _doctor, "prepare": _prepare, "demo": _demo, "labs": _labs, "data": _data, "ladder": _ladder}
+def _bench(args) -> int:
+    from labkit.beir import main_bench
+
+    return main_bench(args.rest)
+
+
+COMMANDS = {"bench": _bench, "doctor": _doctor, "prepare": _prepare, "demo": _demo, "labs": _labs, "data": _data, "ladder": _ladder}

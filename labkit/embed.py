@@ -41,7 +41,7 @@ from typing import Sequence
 import numpy as np
 
 from labkit.errors import LabkitError
-from labkit.runtime import say_once
+from labkit.runtime import progress_off, say_once
 
 
 @dataclass(frozen=True)
@@ -201,7 +201,7 @@ class Embedder:
         self._warn_if_truncated([texts[todo[k][0]] for k in order[: self.config.batch_size]])
         group = self.config.batch_size * self.group_batches
         with tqdm(total=len(order), desc=f"embedding ({self.key})", unit="text",
-                  disable=not self.config.progress or len(order) <= group) as bar:
+                  disable=progress_off() or not self.config.progress or len(order) <= group) as bar:
             for first in range(0, len(order), group):
                 batch_keys = order[first:first + group]
                 vectors = self.model.encode([texts[todo[k][0]] for k in batch_keys],

@@ -27,6 +27,7 @@ from labkit.runtime import Profile, get_profile, seed_everything
 from labkit.scoreboard import Row, append_rows, format_table, plot_scoreboard
 
 RUNGS = ("prompt", "rag")
+COURSE_CHUNKING = ChunkConfig(method="markdown", max_tokens=128)  # how every rung and lab chunks the corpus
 ID_PATTERNS = (data.TICKET_ID_PATTERN, data.PRODUCT_CODE_PATTERN)
 
 
@@ -40,7 +41,7 @@ class LadderConfig:
     profile: str | None = None  # None: the automatic profile
     few_shot: int = 2  # worked examples in the few-shot format prompt
     rag: RagConfig = RagConfig()
-    chunking: ChunkConfig = ChunkConfig(method="markdown", max_tokens=128)
+    chunking: ChunkConfig = COURSE_CHUNKING
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ def known_corpus_ids() -> frozenset[str]:
 
 
 def _usage(answers) -> dict:
+    """Mean tokens and latency of generated answers (labkit.generate.Answer or labkit.rag.RagAnswer)."""
     return {
         "prompt_tokens_mean": evals.mean_or_none(a.prompt_tokens for a in answers),
         "completion_tokens_mean": evals.mean_or_none(a.completion_tokens for a in answers),
@@ -128,8 +130,7 @@ def prompt_rung(model, tokenizer, heldout: HeldOut, profile: Profile, rng: rando
     return [closed, few]
 
 
-def build_course_index(version: str = "v1", chunking: ChunkConfig = ChunkConfig(method="markdown", max_tokens=128),
-                       embedder=None):
+def build_course_index(version: str = "v1", chunking: ChunkConfig = COURSE_CHUNKING, embedder=None):
     """Chunk and embed one corpus version into a :class:`labkit.index.VectorIndex` with the course roles."""
     from labkit.embed import Embedder
     from labkit.index import VectorIndex
@@ -137,14 +138,6 @@ def build_course_index(version: str = "v1", chunking: ChunkConfig = ChunkConfig(
     embedder = embedder or Embedder()
     chunks = chunk_documents(data.load_corpus(version), chunking, embedder.tokenizer, progress=False)
     return VectorIndex.build(chunks, embedder, access_policy=data.ROLE_LABELS)
-
-
-def _rag_usage(answers) -> dict:
-    return {
-        "prompt_tokens_mean": evals.mean_or_none(a.prompt_tokens for a in answers),
-        "completion_tokens_mean": evals.mean_or_none(a.completion_tokens for a in answers),
-        "latency_ms_mean": evals.mean_or_none(a.latency_ms for a in answers),
-    }
 
 
 def rag_row(model, tokenizer, index, questions: list, config: RagConfig, role: str, base: dict,
@@ -158,7 +151,7 @@ def rag_row(model, tokenizer, index, questions: list, config: RagConfig, role: s
                                  [r.question for r in questions])
     cited = [evals.citation_scores(a.cited_doc_ids, r.gold_doc_ids) for a, r in zip(answers, questions)
              if r.gold_doc_ids]
-    row = Row(variant=variant, corpus_version=version, **base, **scores, **_rag_usage(answers),
+    row = Row(variant=variant, corpus_version=version, **base, **scores, **_usage(answers),
               citation_precision=evals.mean_or_none(p for p, _ in cited),
               citation_recall=evals.mean_or_none(r for _, r in cited),
               wall_seconds=time.perf_counter() - started)

@@ -27,7 +27,7 @@ class RagConfig:
 
     k: int = 3
     min_score: float = 0.3  # below this, the best passage is "not relevant enough": abstain
-    max_new_tokens: int = 32
+    max_new_tokens: int = 48  # the 135M model restates the question before the value
     batch_size: int = 8
 
 
@@ -59,7 +59,7 @@ def cited_doc_ids(answer: str, passage_doc_ids: list[str]) -> list[str]:
     """
     cited = [passage_doc_ids[int(n) - 1] for n in re.findall(r"\[(\d+)\]", answer)
              if 1 <= int(n) <= len(passage_doc_ids)]
-    cited += [d for d in passage_doc_ids if d in answer]
+    cited += [d for d in passage_doc_ids if re.search(rf"(?<![\w-]){re.escape(d)}(?![\w-])", answer)]
     return list(dict.fromkeys(cited))
 
 
@@ -90,3 +90,29 @@ def answer_questions(questions: list[str], retriever, model, tokenizer, role: st
         answers.append(RagAnswer(question, out.text, hits, cited_doc_ids(out.text, doc_ids), False,
                                  out.prompt_tokens, out.completion_tokens, retrieve_ms, prompt_ms, out.latency_ms))
     return answers
+
+
+def threshold_tradeoff(answers: list[RagAnswer], golds: list, answerable: list[bool],
+                       thresholds: list[float]) -> list[dict]:
+    """What each abstention threshold would do to answers generated with ``min_score=0``:
+    the share of questions answered, and the accuracy over all questions (an abstention is
+    right only where the question is unanswerable).
+
+    >>> from types import SimpleNamespace as H
+    >>> a = RagAnswer("q", "It is 30 days", passages=[H(score=0.5)])
+    >>> threshold_tradeoff([a], [["30 days"]], [True], [0.4, 0.6])
+    [{'threshold': 0.4, 'answered': 1.0, 'accuracy': 1.0}, {'threshold': 0.6, 'answered': 0.0, 'accuracy': 0.0}]
+    """
+    from labkit.evals import answer_matches, is_abstention
+
+    def correct(answer: RagAnswer, gold, can: bool, kept: bool) -> bool:
+        if not kept:  # the threshold makes it abstain
+            return not can
+        return answer_matches(answer.text, gold) if can else is_abstention(answer.text)
+
+    curve = []
+    for t in thresholds:
+        kept = [bool(a.passages) and a.passages[0].score >= t for a in answers]
+        right = [correct(a, g, can, k) for a, g, can, k in zip(answers, golds, answerable, kept)]
+        curve.append({"threshold": t, "answered": sum(kept) / len(kept), "accuracy": sum(right) / len(right)})
+    return curve
