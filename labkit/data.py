@@ -179,7 +179,12 @@ def _unit(n: int, unit: str) -> Val:
 
 def _days(n: int) -> Val: return _unit(n, "days")
 def _bdays(n: int) -> Val: return _unit(n, "business days")
-def _months(n: int) -> Val: return _unit(n, "months")
+def _months(n: int) -> Val:
+    """Months; whole years are accepted too ("24 months" may be answered "2 years")."""
+    if n % 12:
+        return _unit(n, "months")
+    years = n // 12
+    return Val(f"{n} months", (str(n), f"{years} year" + ("s" if years > 1 else "")))
 def _weeks(n: int) -> Val: return _unit(n, "weeks")
 def _hours(n: int) -> Val: return _unit(n, "hours")
 def _money(n: int) -> Val: return Val(f"${n}.00", (str(n),))

@@ -73,7 +73,8 @@ def answer_questions(questions: list[str], retriever, model, tokenizer, role: st
         hits = retriever.search(question, k=config.k, role=role)
         middle = time.perf_counter()
         relevant = bool(hits) and hits[0].score >= config.min_score
-        messages = rag_messages(question, [(h.chunk.doc_id, h.chunk.text) for h in hits]) if relevant else None
+        # each passage keeps its heading path, so a table row still says which product it belongs to
+        messages = rag_messages(question, [(h.chunk.doc_id, h.chunk.searchable_text) for h in hits]) if relevant else None
         timings.append(((middle - start) * 1000, (time.perf_counter() - middle) * 1000))
         retrieved.append(hits if relevant else [])
         conversations.append(messages)
