@@ -62,7 +62,8 @@ def write_scoreboard(rows: list[Row], path: Path) -> list[Row]:
     """Write all rows to ``path`` atomically (a crash never leaves half a file); return them in file order."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ordered = sorted(rows, key=lambda r: (RUNG_ORDER.index(r.rung) if r.rung in RUNG_ORDER else 99, r.key))
+    ordered = sorted(rows, key=lambda r: (RUNG_ORDER.index(r.rung) if r.rung in RUNG_ORDER else 99,
+                                          r.corpus_version, r.variant))
     text = json.dumps({"schema": SCHEMA_VERSION, "fields": list(FIELDS), "rows": [asdict(r) for r in ordered]},
                       indent=1, ensure_ascii=False)
     tmp = path.with_name(f".{path.name}.tmp")
