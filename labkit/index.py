@@ -50,7 +50,6 @@ refuses another embedder.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import shutil

@@ -11,7 +11,8 @@ from labkit.embed import HashingEmbedder
 from labkit.errors import LabkitError
 from labkit.models import sha256_of
 
-SCIFACT = Path(os.environ.get("LABKIT_SCIFACT") or Path(__file__).resolve().parents[1].parent / "shared/external/scifact")
+SCIFACT = Path(os.environ.get("LABKIT_SCIFACT")
+               or Path(__file__).resolve().parents[1].parent / "shared/external/scifact")
 
 
 def write_tiny_beir(folder: Path, checksums: bool = True) -> Path:
