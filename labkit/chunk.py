@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Protocol
 
-from labkit.errors import LabkitError
+from labkit.errors import LabkitError, require_text
 from labkit.runtime import progress_off, say_once
 
 
@@ -238,14 +238,7 @@ _FENCE = re.compile(r"^\s*(```|~~~)")
 
 
 def _text_of(doc: DocumentLike) -> str:
-    text = doc.text
-    if isinstance(text, (bytes, bytearray)):
-        raise LabkitError(f"document {doc.doc_id!r} has bytes, not text",
-                          "decode it first, e.g. raw.decode('utf-8'), or decode(..., errors='replace') "
-                          "to see the damaged characters as \ufffd")
-    if not isinstance(text, str):
-        raise LabkitError(f"document {doc.doc_id!r} has text of type {type(text).__name__}", "give it a str")
-    return text
+    return require_text(doc.text, f"document {doc.doc_id!r}")
 
 
 def _make_chunks(doc: DocumentLike, pieces: list[tuple[tuple[str, ...], tuple[int, int]]]) -> list[Chunk]:

@@ -40,7 +40,7 @@ from typing import Sequence
 
 import numpy as np
 
-from labkit.errors import LabkitError
+from labkit.errors import LabkitError, require_text
 from labkit.runtime import progress_off, say_once
 
 
@@ -75,12 +75,7 @@ def text_key(text: str, position: int = 0) -> str:
     >>> text_key("hello")[:12]
     '2cf24dba5fb0'
     """
-    if isinstance(text, (bytes, bytearray)):
-        raise LabkitError(f"text {position} is bytes, not str",
-                          "decode it first: raw.decode('utf-8'), or raw.decode('utf-8', errors='replace') "
-                          "to keep going and see damaged characters as \ufffd")
-    if not isinstance(text, str):
-        raise LabkitError(f"text {position} is a {type(text).__name__}, not str", "pass a list of str")
+    require_text(text, f"text {position}")
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError as exc:

@@ -19,3 +19,23 @@ class LabkitError(Exception):
 
     def __str__(self) -> str:
         return f"{self.problem}\n  fix: {self.fix}"
+
+
+def require_text(value, name: str) -> str:
+    """Return ``value`` if it is a ``str``; otherwise raise a :class:`LabkitError` that says how to decode.
+
+    >>> require_text("ok", "text 0")
+    'ok'
+    >>> require_text(b"raw", "text 0")
+    Traceback (most recent call last):
+    ...
+    labkit.errors.LabkitError: text 0 is bytes, not str
+      fix: decode it first: raw.decode('utf-8'), or raw.decode('utf-8', errors='replace') to keep going and see damaged characters as \ufffd
+    """
+    if isinstance(value, (bytes, bytearray)):
+        raise LabkitError(f"{name} is bytes, not str",
+                          "decode it first: raw.decode('utf-8'), or raw.decode('utf-8', errors='replace') "
+                          "to keep going and see damaged characters as \ufffd")
+    if not isinstance(value, str):
+        raise LabkitError(f"{name} is a {type(value).__name__}, not str", "give it a str")
+    return value
