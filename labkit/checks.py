@@ -146,3 +146,52 @@ def check_apply_update(learner: Callable, index, document, old_value: str, new_v
                                           "index.upsert(chunks): it replaces every old chunk of that document")
     print(f"pass: {document.doc_id} now says {new_value!r} and never {old_value!r}")
     return True
+
+
+def _reference_windows(tokens, max_tokens: int, overlap: int) -> list[list[str]]:
+    from types import SimpleNamespace
+
+    from labkit.chunk import chunk_window
+
+    doc = SimpleNamespace(doc_id="d", text=" ".join(tokens), access="public", doc_version=1)
+    return [c.text.split() for c in chunk_window(doc, str.split, max_tokens, overlap)]
+
+
+def check_window_chunks(learner: Callable) -> bool:
+    """Lab 02: overlapping token windows, compared with :func:`labkit.chunk.chunk_window` (``str.split`` tokens)."""
+    words = ("Refunds are issued within 7 business days of the return arriving at the Brackenfold warehouse, "
+             "to the original payment method. Opened items that are not faulty carry a restocking fee.").split()
+    cases = [(list("abcdefg"), 4, 2), (list("abcdefgh"), 4, 0), (list("abcdefgh"), 4, 1), (list("abc"), 5, 2),
+             ([], 4, 1), (list("abcdef"), 3, 2), (words, 10, 3), (words, 12, 0)]
+    return check(learner, _reference_windows, cases, name="window_chunks",
+                 hint="start at 0 and step max_tokens - overlap tokens; each window is "
+                      "tokens[start:start + max_tokens]; stop after the window that reaches the last token "
+                      "(no window lies inside the one before)")
+
+
+def _reference_rrf(rankings, rrf_k: int = 60) -> list[tuple[str, float]]:
+    from labkit.chunk import Chunk
+    from labkit.index import Hit
+    from labkit.lexical import reciprocal_rank_fusion
+
+    hits = [[Hit(Chunk(cid, cid.split("#")[0], 1, "public", 0, (), ""), 0.0) for cid in ranking]
+            for ranking in rankings]
+    return [(h.chunk.chunk_id, h.score) for h in reciprocal_rank_fusion(hits, rrf_k)]
+
+
+def _same_fusion(got, want) -> bool:
+    try:
+        ids_match = [cid for cid, _ in got] == [cid for cid, _ in want]
+        return ids_match and close(1e-9)([s for _, s in got], [s for _, s in want])
+    except (TypeError, ValueError):
+        return False
+
+
+def check_rrf(learner: Callable) -> bool:
+    """Lab 03: fusing ranked chunk ids, compared with :func:`labkit.lexical.reciprocal_rank_fusion`."""
+    cases = [([["x", "y"], ["y", "z"]], 60), ([["a", "b"], ["b", "a"]], 60), ([["a", "b", "c"]], 60),
+             ([["p#0", "q#1", "r#0"], [], ["r#0", "s#2"]], 60), ([["a", "b", "c"], ["c", "b", "a"], ["b"]], 1),
+             ([], 60)]
+    return check(learner, _reference_rrf, cases, name="rrf", same=_same_fusion,
+                 hint="score[id] += 1 / (rrf_k + rank) with rank starting at 1 in every list; return (id, score) "
+                      "pairs sorted by score, highest first; ties keep the order in which ids were first seen")
