@@ -1,0 +1,608 @@
+"""Fine-tuning with LoRA adapters: QLoRA (4-bit NF4 base) where bitsandbytes works, plain LoRA otherwise.
+
+One path, one :class:`TrainConfig`. The base model is frozen (and, with ``quantize="nf4"``,
+stored in 4 bits with double quantization, as in Dettmers et al. 2023); small LoRA matrices on
+every linear layer are the only weights that learn. The loss is taken on the completion only:
+prompt tokens are masked, and the output layer is applied only at the positions that are
+scored, which saves the largest activation of a small model (its logits over the vocabulary).
+Sequences are grouped by length so that little padding is computed.
+
+Before training, :func:`plan_fit` estimates peak memory (weights, adapters, optimizer state,
+activations, logits) for the model and the device, and picks the micro-batch, gradient
+accumulation and gradient checkpointing that fit the profile's budget, or refuses with a
+message that says what to change.
+
+>>> examples = [Example([{"role": "user", "content": "2+2?"}], "4")] * 8
+>>> model, tokenizer = load_trainable("smollm2-135m", TrainConfig())     # doctest: +SKIP
+>>> result = train(model, tokenizer, examples, TrainConfig(epochs=2))   # doctest: +SKIP
+>>> result.losses[-1] < result.losses[0]                                # doctest: +SKIP
+True
+>>> tuned = merged_copy(model)        # a plain model with the adapter folded in  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+from labkit.errors import LabkitError
+from labkit.generate import render
+from labkit.runtime import bf16_supported, pick_device, progress_off, quiet_import, say_once
+from labkit.storage import verify_folder, write_folder
+
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json", "labkit-train.json")
+GIB = 1024 ** 3
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training example: the conversation so far, and the reply the model should learn to give."""
+
+    messages: list[dict]
+    completion: str
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to fine-tune. ``batch_size`` is sequences per optimizer step; :func:`plan_fit` may split it
+    into micro-batches with gradient accumulation."""
+
+    epochs: float = 2.0
+    max_steps: int | None = None  # a cap on optimizer steps (None: epochs decide)
+    batch_size: int = 8
+    learning_rate: float = 5e-4
+    warmup_steps: int = 3
+    max_seq_len: int = 384
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    quantize: str = "nf4"  # "nf4" (QLoRA) or "none" (LoRA on a bf16/fp16/fp32 base)
+    dtype: str | None = None  # compute dtype; None: bf16 where it is fast, fp16 on other GPUs, else fp32
+    gradient_checkpointing: bool | None = None  # None: plan_fit decides
+    memory_gb: float | None = None  # budget in GiB; None: the profile's
+    loss_chunk_tokens: int = 2048  # scored positions per output-layer chunk under checkpointing
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    """What :func:`plan_fit` chose, and the estimate (GiB per part) it chose it by."""
+
+    micro_batch: int
+    grad_accum: int
+    gradient_checkpointing: bool
+    estimate_gib: dict
+    budget_gib: float
+
+    @property
+    def total_gib(self) -> float:
+        return sum(self.estimate_gib.values())
+
+
+@dataclass
+class TrainResult:
+    """What one training run did: per-step losses, speed in useful (non-padding) tokens, memory."""
+
+    losses: list[float] = field(default_factory=list)
+    steps: int = 0
+    tokens: int = 0  # useful tokens processed (prompt + completion, no padding)
+    scored_tokens: int = 0  # completion tokens the loss was taken on
+    padding_tokens: int = 0
+    seconds: float = 0.0
+    peak_memory_gib: float | None = None  # CUDA only
+    quantized: bool = False
+    plan: FitPlan | None = None
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+
+# ---------------------------------------------------------------------------
+# memory: estimate and fit
+
+
+def _arch(model_config) -> dict:
+    c = model_config
+    heads = c.num_attention_heads
+    return {"hidden": c.hidden_size, "layers": c.num_hidden_layers, "inter": c.intermediate_size,
+            "vocab": c.vocab_size, "kv": c.hidden_size * getattr(c, "num_key_value_heads", heads) // heads,
+            "tied": bool(getattr(c, "tie_word_embeddings", False))}
+
+
+def lora_parameters(model_config, r: int) -> int:
+    """Adapter parameters for LoRA rank ``r`` on every linear layer of a Llama/Qwen-style block.
+
+    >>> from types import SimpleNamespace as NS
+    >>> lora_parameters(NS(hidden_size=8, num_hidden_layers=2, intermediate_size=16, vocab_size=10,
+    ...                    num_attention_heads=2, num_key_value_heads=1), r=1)
+    256
+    """
+    a = _arch(model_config)
+    h, kv, i = a["hidden"], a["kv"], a["inter"]
+    per_layer = (h + h) + 2 * (h + kv) + (h + h) + 2 * (h + i) + (i + h)  # q, k, v, o, gate, up, down
+    return a["layers"] * r * per_layer
+
+
+def estimate_memory(model_config, *, quantize: str, compute_bytes: int, micro_batch: int, seq_len: int,
+                    lora_r: int, gradient_checkpointing: bool, scored_share: float = 1.0,
+                    loss_chunk_tokens: int | None = None) -> dict:
+    """Peak training memory in GiB, by part, for one micro-batch of ``micro_batch`` x ``seq_len`` tokens.
+
+    Activations per token and layer count what a Llama-style block keeps for backward (norm inputs,
+    q/k/v/o inputs, attention outputs, the gated MLP's three intermediate tensors); with gradient
+    checkpointing only each layer's input is kept, plus one layer recomputed at a time. Logits are
+    counted for the scored share of tokens (fp32 logits, their gradient, and the low-precision copy).
+
+    >>> from types import SimpleNamespace as NS
+    >>> qwen_1_5b = NS(hidden_size=1536, num_hidden_layers=28, intermediate_size=8960, vocab_size=151936,
+    ...                num_attention_heads=12, num_key_value_heads=2, tie_word_embeddings=True)
+    >>> full = estimate_memory(qwen_1_5b, quantize="nf4", compute_bytes=2, micro_batch=8, seq_len=512,
+    ...                        lora_r=16, gradient_checkpointing=False)
+    >>> 20 < sum(full.values()) < 32   # a raw loop measured 26.7 GiB on an H100 for this shape
+    True
+    >>> fit = estimate_memory(qwen_1_5b, quantize="nf4", compute_bytes=2, micro_batch=8, seq_len=512,
+    ...                       lora_r=16, gradient_checkpointing=True, scored_share=0.5)
+    >>> sum(fit.values()) < 15
+    True
+    """
+    a = _arch(model_config)
+    h, layers, inter, vocab, kv = a["hidden"], a["layers"], a["inter"], a["vocab"], a["kv"]
+    linear = layers * (2 * h * h + 2 * h * kv + 3 * h * inter)
+    embeddings = vocab * h * (1 if a["tied"] else 2)
+    weight_bytes = 0.5 + 0.5 / 64 * 0.25 + 4 / 4096 if quantize == "nf4" else compute_bytes  # NF4 + double-quantized scales
+    embed_bytes = 4 if quantize == "nf4" else compute_bytes  # k-bit preparation keeps embeddings in fp32
+    tokens = micro_batch * seq_len
+    per_token_layer = 3 * (9 * h + 3 * kv + 4 * inter)  # bytes, a mix of fp32 and 16-bit tensors
+    if gradient_checkpointing:
+        activations = tokens * (layers * h * 4 + per_token_layer)
+    else:
+        activations = tokens * layers * per_token_layer
+    scored = tokens * scored_share
+    if gradient_checkpointing and loss_chunk_tokens:  # the output layer runs in checkpointed chunks
+        scored = min(scored, loss_chunk_tokens)
+    logits = scored * vocab * (4 + 4 + compute_bytes)
+    parts = {
+        "weights": linear * weight_bytes + embeddings * embed_bytes,
+        "adapters+optimizer": lora_parameters(model_config, lora_r) * 16,  # fp32 weight, grad, Adam m and v
+        "activations": activations,
+        "logits": logits,
+    }
+    return {k: v / GIB for k, v in parts.items()}
+
+
+def plan_fit(model_config, config: TrainConfig, budget_gib: float, compute_bytes: int,
+             scored_share: float = 1.0, device: str = "cuda") -> FitPlan:
+    """The fastest (micro-batch, accumulation, checkpointing) whose estimate fits ``budget_gib``
+    (90% of it, for the allocator's slack); raise a LabkitError when even one sequence does not fit.
+
+    On a GPU, checkpointing (a third more compute) is tried before halving the micro-batch (which leaves
+    a GPU idle); on a CPU, small micro-batches cost little, so every micro-batch is tried without
+    checkpointing first.
+
+    >>> from types import SimpleNamespace as NS
+    >>> qwen_1_5b = NS(hidden_size=1536, num_hidden_layers=28, intermediate_size=8960, vocab_size=151936,
+    ...                num_attention_heads=12, num_key_value_heads=2, tie_word_embeddings=True)
+    >>> plan = plan_fit(qwen_1_5b, TrainConfig(batch_size=8, max_seq_len=512), budget_gib=14.0, compute_bytes=2)
+    >>> plan.gradient_checkpointing, plan.micro_batch * plan.grad_accum
+    (True, 8)
+    """
+    if config.batch_size < 1 or config.max_seq_len < 2:
+        raise LabkitError(f"batch_size={config.batch_size}, max_seq_len={config.max_seq_len}",
+                          "use batch_size >= 1 and max_seq_len >= 2")
+    usable = 0.9 * budget_gib
+    checkpointing = (False, True) if config.gradient_checkpointing is None else (config.gradient_checkpointing,)
+    micros = [config.batch_size >> i for i in range(config.batch_size.bit_length())]
+    if device == "cpu":
+        candidates = [(m, c) for c in checkpointing for m in micros]
+    else:
+        candidates = [(m, c) for m in micros for c in checkpointing]
+    tried = None
+    for micro, ckpt in candidates:
+        estimate = estimate_memory(model_config, quantize=config.quantize, compute_bytes=compute_bytes,
+                                   micro_batch=micro, seq_len=config.max_seq_len, lora_r=config.lora_r,
+                                   gradient_checkpointing=ckpt, scored_share=scored_share,
+                                   loss_chunk_tokens=config.loss_chunk_tokens)
+        tried = estimate
+        if sum(estimate.values()) <= usable:
+            return FitPlan(micro, math.ceil(config.batch_size / micro), ckpt, estimate, budget_gib)
+    need = sum(tried.values())
+    how = "with gradient checkpointing" if checkpointing[-1] else "without gradient checkpointing (forced)"
+    fixes = ["shorten max_seq_len"] + (["use quantize='nf4'"] if config.quantize != "nf4" else []) + \
+        (["allow gradient checkpointing (gradient_checkpointing=None)"] if not checkpointing[-1] else []) + \
+        ["pick a smaller model (LABKIT_PROFILE=ci)", "raise TrainConfig.memory_gb if this machine really has more memory"]
+    raise LabkitError(
+        f"training does not fit: even one sequence of {config.max_seq_len} tokens {how} "
+        f"needs about {need:.1f} GiB ({', '.join(f'{k} {v:.1f}' for k, v in tried.items())}); the budget is "
+        f"{budget_gib:.1f} GiB", ", or ".join(fixes))
+
+
+# ---------------------------------------------------------------------------
+# the model
+
+
+def _compute_dtype(config: TrainConfig, device: str):
+    import torch
+
+    if config.dtype:
+        if config.dtype not in ("bfloat16", "float16", "float32"):
+            raise LabkitError(f"unknown dtype {config.dtype!r}", "use 'bfloat16', 'float16' or 'float32' (or None)")
+        return getattr(torch, config.dtype)
+    if bf16_supported(device):
+        return torch.bfloat16
+    return torch.float16 if device == "cuda" else torch.float32
+
+
+def _nf4_available(device: str) -> bool:
+    try:
+        quiet_import("bitsandbytes")
+    except Exception:  # noqa: BLE001 (an import that fails in any way means no 4-bit)
+        return False
+    return device in ("cuda", "cpu")
+
+
+def load_trainable(key: str | None = None, config: TrainConfig = TrainConfig(), device: str | None = None):
+    """Load the generator ``key`` (the profile's by default) with fresh LoRA adapters, ready to train.
+
+    With ``config.quantize == "nf4"`` the base is loaded in 4 bits (QLoRA); where bitsandbytes cannot
+    do that, plain LoRA is used instead and that is said once. The returned model is in train mode.
+    """
+    from labkit.models import _offline_hint, model_source
+    from labkit.runtime import get_profile
+
+    key = key or get_profile().generator
+    device = device or pick_device()
+    transformers = quiet_import("transformers")
+    transformers.utils.logging.disable_progress_bar()
+    compute = _compute_dtype(config, device)
+    quantize = config.quantize
+    if quantize not in ("nf4", "none"):
+        raise LabkitError(f"unknown quantize={quantize!r}", "use 'nf4' (QLoRA) or 'none' (plain LoRA)")
+    if quantize == "nf4" and not _nf4_available(device):
+        say_once(f"labkit: 4-bit NF4 is not available on {device} (bitsandbytes missing or unsupported); "
+                 "training plain LoRA instead.")
+        quantize = "none"
+    source = model_source(key)
+    with _offline_hint(key):
+        tokenizer = transformers.AutoTokenizer.from_pretrained(source)
+        model = load_base(source, quantize, compute, device)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = add_adapters(model, config, source, quantize)
+    model.labkit_key = key
+    return model, tokenizer
+
+
+def load_base(source: str, quantize: str, compute, device: str):
+    """The frozen base model from ``source``: 4-bit NF4 with double quantization, prepared for k-bit
+    training (``quantize="nf4"``), or full weights: fp32 master weights on a CPU (autocast computes in
+    bf16), the compute dtype on a GPU."""
+    import torch
+
+    transformers = quiet_import("transformers")
+    if quantize == "nf4":
+        peft = quiet_import("peft")
+        bnb = transformers.BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                              bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute)
+        model = transformers.AutoModelForCausalLM.from_pretrained(source, quantization_config=bnb, dtype=compute,
+                                                                  device_map={"": device})
+        return peft.prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    weights = torch.float32 if device == "cpu" else compute
+    return transformers.AutoModelForCausalLM.from_pretrained(source, dtype=weights).to(device)
+
+
+def add_adapters(model, config: TrainConfig, source: str, quantize: str = "none"):
+    """Wrap an already loaded base ``model`` (read from the folder or hub id ``source``) with fresh LoRA
+    adapters on every linear layer; returns the PEFT model in train mode. :func:`load_trainable` uses it."""
+    import torch
+
+    peft = quiet_import("peft")
+    lora = peft.LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                           target_modules="all-linear", task_type="CAUSAL_LM")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)  # the adapters' random init comes from the config's seed
+        model = peft.get_peft_model(model, lora)
+    model.labkit_source = source
+    model.labkit_quantize = quantize
+    return model.train()
+
+
+# ---------------------------------------------------------------------------
+# data: tokenize, mask the prompt, group by length
+
+
+def encode_example(tokenizer, example: Example, max_seq_len: int) -> tuple[list[int], list[int]]:
+    """Token ids and labels for one example: the prompt (chat template + generation prompt) is masked
+    with -100, the completion and its end-of-turn token are scored. Too long: the prompt is cut from the left.
+    """
+    prompt = tokenizer(render(tokenizer, example.messages), add_special_tokens=False)["input_ids"]
+    completion = tokenizer(example.completion + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+    if len(completion) >= max_seq_len:
+        raise LabkitError(f"a completion of {len(completion)} tokens does not fit max_seq_len={max_seq_len}: "
+                          f"{example.completion[:60]!r}...", "raise TrainConfig.max_seq_len or shorten the completion")
+    prompt = prompt[len(prompt) + len(completion) - max_seq_len:] if len(prompt) + len(completion) > max_seq_len else prompt
+    return prompt + completion, [-100] * len(prompt) + completion
+
+
+def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: random.Random,
+                           group: int = 8) -> list[list[int]]:
+    """Shuffle, then sort within windows of ``group`` batches by length, so each batch holds similar
+    lengths (little padding) while the order across batches stays random.
+
+    >>> batches = length_grouped_batches([5, 50, 6, 52, 7, 51, 8, 53], 2, random.Random(0), group=4)
+    >>> sorted(sorted(b) for b in batches)
+    [[0, 2], [1, 5], [3, 7], [4, 6]]
+    """
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    window = batch_size * group
+    batches = []
+    for start in range(0, len(order), window):
+        part = sorted(order[start:start + window], key=lambda i: lengths[i])
+        batches += [part[j:j + batch_size] for j in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(encoded: Sequence[tuple[list[int], list[int]]], pad_id: int):
+    """Right-pad a micro-batch: input ids, attention mask, labels (-100 on padding)."""
+    import torch
+
+    width = max(len(ids) for ids, _ in encoded)
+    ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(encoded), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(encoded), width), dtype=torch.long)
+    for row, (tokens, targets) in enumerate(encoded):
+        ids[row, :len(tokens)] = torch.tensor(tokens)
+        labels[row, :len(targets)] = torch.tensor(targets)
+        mask[row, :len(tokens)] = 1
+    return ids, mask, labels
+
+
+# ---------------------------------------------------------------------------
+# the loop
+
+
+def completion_loss(model, ids, mask, labels, chunk_tokens: int | None = None):
+    """Summed cross-entropy over the scored positions and how many there were.
+
+    The decoder runs on every token; the output layer only where a label follows, so the
+    (tokens x vocabulary) logits of the prompt are never built. With ``chunk_tokens`` the output
+    layer runs in checkpointed chunks, which bounds the logits' memory.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    hidden = base.get_decoder()(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+    targets = labels[:, 1:]
+    scored = targets != -100
+    states = hidden[:, :-1][scored]
+    wanted = targets[scored]
+    head = base.get_output_embeddings()
+
+    def piece(s, t):
+        return F.cross_entropy(head(s).float(), t, reduction="sum")
+
+    if chunk_tokens is None or len(wanted) <= chunk_tokens:
+        return piece(states, wanted), len(wanted)
+    from torch.utils.checkpoint import checkpoint
+
+    total = sum(checkpoint(piece, states[i:i + chunk_tokens], wanted[i:i + chunk_tokens], use_reentrant=False)
+                for i in range(0, len(wanted), chunk_tokens))
+    return total, len(wanted)
+
+
+def _budget_gib(config: TrainConfig, device: str) -> float:
+    import torch
+
+    from labkit.runtime import get_profile
+
+    budget = config.memory_gb or get_profile().memory_gb
+    if device == "cuda":  # what is free now, plus what this process already holds (the weights, counted again)
+        free, _ = torch.cuda.mem_get_info()
+        budget = min(budget, (free + torch.cuda.memory_allocated()) / GIB)
+    return budget
+
+
+def train(model, tokenizer, examples: Sequence[Example], config: TrainConfig = TrainConfig(),
+          on_epoch: Callable[[int, object], None] | None = None) -> TrainResult:
+    """Fine-tune the adapters of ``model`` (from :func:`load_trainable`) on ``examples``.
+
+    Shows a progress bar with the loss and tokens/s; calls ``on_epoch(epoch, model)`` after each full
+    epoch (the model is put back in train mode afterwards). Returns a :class:`TrainResult`.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    if not examples:
+        raise LabkitError("no training examples", "pass at least one Example(messages, completion)")
+    device = model.device.type if hasattr(model, "device") else pick_device()
+    compute = _compute_dtype(config, device)
+    encoded = [encode_example(tokenizer, e, config.max_seq_len) for e in examples]
+    scored_share = sum(sum(t != -100 for t in labels) for _, labels in encoded) / sum(len(i) for i, _ in encoded)
+    plan = plan_fit(model.config, config, _budget_gib(config, device), torch.finfo(compute).bits // 8, scored_share,
+                    device)
+    if plan.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    elif any(getattr(m, "gradient_checkpointing", False) is True for m in model.modules()):
+        model.gradient_checkpointing_disable()  # left on by an earlier train() call
+    steps_per_epoch = math.ceil(len(encoded) / config.batch_size)
+    total_steps = math.ceil(config.epochs * steps_per_epoch)
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_scale(s, config.warmup_steps, total_steps))
+    scaler = torch.amp.GradScaler("cuda") if compute == torch.float16 and device == "cuda" else None
+    autocast = torch.autocast(device_type=device, dtype=compute, enabled=compute != torch.float32)
+    rng = random.Random(config.seed)
+    result = TrainResult(quantized=getattr(model, "labkit_quantize", "none") == "nf4", plan=plan)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    model.train()
+    bar = tqdm(total=total_steps, desc="train", unit="step", disable=progress_off())
+    started = time.perf_counter()
+    epoch, batches = 0, []
+    while result.steps < total_steps:
+        if not batches:
+            batches = length_grouped_batches([len(i) for i, _ in encoded], config.batch_size, rng)
+        step_batch = [encoded[i] for i in batches.pop(0)]
+        micro = [step_batch[i:i + plan.micro_batch] for i in range(0, len(step_batch), plan.micro_batch)]
+        scored_in_step = sum(sum(t != -100 for t in labels[1:]) for _, labels in step_batch)
+        step_loss = 0.0
+        for part in micro:
+            ids, mask, labels = (t.to(device) for t in collate(part, tokenizer.pad_token_id))
+            with autocast:
+                loss_sum, _ = completion_loss(model, ids, mask, labels,
+                                              config.loss_chunk_tokens if plan.gradient_checkpointing else None)
+            loss = loss_sum / max(scored_in_step, 1)
+            (scaler.scale(loss) if scaler else loss).backward()
+            step_loss += loss.item()
+            result.tokens += int(mask.sum())
+            result.padding_tokens += int(mask.numel() - mask.sum())
+        result.scored_tokens += scored_in_step
+        if scaler:
+            scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer_step(optimizer, scaler)
+        schedule.step()
+        result.steps += 1
+        result.losses.append(step_loss)
+        result.seconds = time.perf_counter() - started
+        bar.update(1)
+        bar.set_postfix(loss=f"{step_loss:.3f}", tok_s=f"{result.tokens_per_second:.0f}")
+        if not batches:
+            epoch += 1
+            if on_epoch is not None:
+                paused = time.perf_counter()
+                on_epoch(epoch, model)
+                model.train()
+                started += time.perf_counter() - paused  # evaluation time is not training time
+    bar.close()
+    result.seconds = time.perf_counter() - started
+    if device == "cuda":
+        result.peak_memory_gib = torch.cuda.max_memory_allocated() / GIB
+    return result
+
+
+def optimizer_step(optimizer, scaler=None) -> None:
+    """One optimizer step (through the fp16 gradient scaler when there is one), then clear the gradients."""
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def _lr_scale(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak rate."""
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+# ---------------------------------------------------------------------------
+# adapters: size, save, load, merge
+
+
+def adapter_state(model) -> dict:
+    """The adapter's weights only (what training changed)."""
+    peft = quiet_import("peft")
+    return peft.get_peft_model_state_dict(model)
+
+
+def adapter_bytes(model) -> int:
+    """Size of the adapter's weights as saved (fp32 safetensors), in bytes."""
+    return sum(t.numel() * t.element_size() for t in adapter_state(model).values())
+
+
+def _inference_dtype(device: str):
+    import torch
+
+    if device == "cpu":
+        return torch.float32
+    return torch.bfloat16 if bf16_supported(device) else torch.float16
+
+
+def merged_copy(model):
+    """A plain (non-PEFT) model with the adapter folded into full-precision base weights, for fast inference.
+
+    A QLoRA model is not merged into its 4-bit weights (that would round the update away): its adapter is
+    applied to a freshly loaded full-precision copy of the same base. ``model`` itself is left untouched.
+    """
+    import torch
+
+    transformers = quiet_import("transformers")
+    peft = quiet_import("peft")
+    device = model.device
+    dtype = _inference_dtype(device.type)
+    base = transformers.AutoModelForCausalLM.from_pretrained(model.labkit_source, dtype=dtype).to(device)
+    wrapped = peft.get_peft_model(base, copy.deepcopy(model.peft_config["default"]))
+    peft.set_peft_model_state_dict(wrapped, {k: v.to(dtype) for k, v in adapter_state(model).items()})
+    return wrapped.merge_and_unload().eval()
+
+
+def save_adapter(model, folder: Path | str, info: dict | None = None) -> Path:
+    """Save the adapter (a few MB) to ``folder`` atomically, with checksums and ``info`` (e.g. the result)."""
+    folder = Path(folder)
+
+    def write(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        (tmp / "labkit-train.json").write_text(json.dumps(
+            {"base_key": getattr(model, "labkit_key", None), "base": str(model.labkit_source),
+             "quantize": model.labkit_quantize, **(info or {})}, indent=1,
+            default=str))
+
+    return write_folder(folder, write, ADAPTER_FILES)
+
+
+def load_adapter(folder: Path | str, device: str | None = None):
+    """Load a saved adapter onto its base (full precision) and merge it; returns (model, tokenizer)."""
+    import torch
+
+    folder = Path(folder)
+    verify_folder(folder, ADAPTER_FILES, "adapter")
+    info = json.loads((folder / "labkit-train.json").read_text())
+    transformers = quiet_import("transformers")
+    peft = quiet_import("peft")
+    device = device or pick_device()
+    dtype = _inference_dtype(device)
+    source = info["base"]
+    if info.get("base_key"):  # a model labkit knows: find it on this machine, wherever its cache is
+        from labkit.models import model_source
+
+        source = model_source(info["base_key"])
+    tokenizer = transformers.AutoTokenizer.from_pretrained(source)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    base = transformers.AutoModelForCausalLM.from_pretrained(source, dtype=dtype).to(device)
+    model = peft.PeftModel.from_pretrained(base, str(folder)).merge_and_unload().eval()
+    return model, tokenizer
+
+
+def describe(result: TrainResult) -> str:
+    """One line: steps, loss first -> last, tokens/s, time, and the fit plan."""
+    if not result.steps:
+        return "no training steps ran (epochs or max_steps is 0)"
+    plan = result.plan
+    fit = (f", micro-batch {plan.micro_batch} x {plan.grad_accum}"
+           f"{', checkpointing' if plan.gradient_checkpointing else ''}") if plan else ""
+    return (f"{'QLoRA (NF4)' if result.quantized else 'LoRA'}: {result.steps} steps, loss {result.losses[0]:.2f} -> "
+            f"{result.losses[-1]:.2f}, {result.tokens_per_second:.0f} tokens/s, {result.seconds:.0f} s{fit}")
+
+
+def summary_json(result: TrainResult) -> dict:
+    """The result as plain JSON-able data (for saving next to an adapter)."""
+    data = asdict(replace(result, losses=[round(x, 4) for x in result.losses]))
+    data["tokens_per_second"] = result.tokens_per_second
+    return data
