@@ -1,8 +1,9 @@
 """The ladder: run each rung on the same held-out questions and fill the scoreboard.
 
-Rungs so far: ``prompt`` (the base model, closed-book, and few-shot for the JSON format) and
+Rungs so far: ``prompt`` (the base model, closed-book, and few-shot for the JSON format),
 ``rag`` (the base model reading retrieved passages, plus the v1 -> v2 update scenario and the
-access-control check on restricted questions).
+access-control check on restricted questions) and ``ft`` (the format fine-tune, and the facts
+fine-tune anti-pattern scored on six question sets: see :mod:`labkit.ft`).
 
 >>> config = LadderConfig(rungs=("prompt",), out=Path("results/ladder"))
 >>> rows = run_ladder(config)                      # doctest: +SKIP
@@ -26,7 +27,7 @@ from labkit.rag import RagConfig, answer_questions
 from labkit.runtime import Profile, get_profile, seed_everything
 from labkit.scoreboard import Row, append_rows, format_table, plot_scoreboard
 
-RUNGS = ("prompt", "rag")
+RUNGS = ("prompt", "rag", "ft")
 COURSE_CHUNKING = ChunkConfig(method="markdown", max_tokens=128)  # how every rung and lab chunks the corpus
 ID_PATTERNS = (data.TICKET_ID_PATTERN, data.PRODUCT_CODE_PATTERN)
 
@@ -105,9 +106,11 @@ def few_shot_examples(n: int, rng: random.Random) -> list[tuple[str, str]]:
             for t in rng.sample(train, n)]
 
 
-def format_replies(model, tokenizer, tasks: list, examples: list[tuple[str, str]], profile: Profile) -> tuple[list, float]:
+def format_replies(model, tokenizer, tasks: list, examples: list[tuple[str, str]], profile: Profile,
+                   system: str = prompts.FORMAT_SYSTEM) -> tuple[list, float]:
     """Ask for each task's JSON reply (after ``examples``); return the replies and the compliance rate."""
-    conversations = [prompts.format_messages(prompts.format_request(t.message, t.ticket_id, t.product_code), examples)
+    conversations = [prompts.format_messages(prompts.format_request(t.message, t.ticket_id, t.product_code), examples,
+                                             system)
                      for t in tasks]
     replies = generate(model, tokenizer, conversations,
                        GenerateConfig(max_new_tokens=profile.max_format_tokens, batch_size=4))
@@ -231,6 +234,10 @@ def run_ladder(config: LadderConfig = LadderConfig()) -> list[Row]:
     if "rag" in config.rungs:
         print("[ladder] rung rag: index v1, answer with passages, check restricted questions, apply the v2 update")
         rows += rag_rung(model, tokenizer, heldout, profile, config, profile.generator)
+    if "ft" in config.rungs:
+        from labkit.ft import ft_rung
+
+        rows += ft_rung(model, tokenizer, heldout, profile, rng, profile.generator)
     for row in rows:
         row.seed = config.seed
     out = Path(config.out)

@@ -27,6 +27,9 @@ FORMAT_SYSTEM = ("You are a support agent at Quillmoor Instruments. Reply to the
                  "with the keys ticket_id, category, summary, steps (a list of 1 to 5 short steps) and sign_off.")
 
 
+TUNED_FORMAT_SYSTEM = "You are a support agent at Quillmoor Instruments."  # the format lives in the weights
+
+
 def format_request(message: str, ticket_id: str, product_code: str) -> str:
     """The user turn of a format task: the ticket and the customer's message.
 

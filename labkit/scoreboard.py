@@ -7,7 +7,7 @@ A field that does not apply to a row is ``None`` (``null`` in the file).
 >>> row.key
 ('prompt', 'closed-book', 'v1')
 >>> print(format_table([row]).splitlines()[0])  # doctest: +NORMALIZE_WHITESPACE
-rung    variant      corpus  n  accuracy  halluc.  abstain  fab.ids  format  stale  leaks  prompt tok  ms/query
+rung    variant      corpus  n  accuracy  halluc.  abstain  fab.ids  format  style  stale  leaks  prompt tok  ms/query  train s  update s
 """
 
 from __future__ import annotations
@@ -41,12 +41,14 @@ class Row:
     citation_precision: float | None = None
     citation_recall: float | None = None
     format_compliance: float | None = None
+    style_adherence: float | None = None  # compliant AND in the house voice (sign-off, no forbidden phrase)
     stale_rate: float | None = None
     restricted_leaks: int | None = None
     prompt_tokens_mean: float | None = None
     completion_tokens_mean: float | None = None
     latency_ms_mean: float | None = None
     train_seconds: float | None = None
+    adapter_mb: float | None = None
     update_seconds: float | None = None
     wall_seconds: float | None = None
 
@@ -102,17 +104,24 @@ COLUMNS = (  # (header, field, format)
     ("rung", "rung", "{}"), ("variant", "variant", "{}"), ("corpus", "corpus_version", "{}"), ("n", "n", "{}"),
     ("accuracy", "accuracy", "{:.0%}"), ("halluc.", "hallucination_rate", "{:.0%}"),
     ("abstain", "abstention_rate", "{:.0%}"), ("fab.ids", "fabricated_id_rate", "{:.0%}"),
-    ("format", "format_compliance", "{:.0%}"), ("stale", "stale_rate", "{:.0%}"), ("leaks", "restricted_leaks", "{}"),
+    ("format", "format_compliance", "{:.0%}"), ("style", "style_adherence", "{:.0%}"),
+    ("stale", "stale_rate", "{:.0%}"), ("leaks", "restricted_leaks", "{}"),
     ("prompt tok", "prompt_tokens_mean", "{:.0f}"), ("ms/query", "latency_ms_mean", "{:.0f}"),
+    ("train s", "train_seconds", "{:.0f}"), ("update s", "update_seconds", "{:.1f}"),
 )
 
 
-def format_table(rows: list[Row]) -> str:
-    """The rows as an aligned text table ('-' where a metric does not apply)."""
-    cells = [[h for h, _, _ in COLUMNS]]
+TIMING_FIELDS = ("latency_ms_mean", "train_seconds", "update_seconds")
+
+
+def format_table(rows: list[Row], timings: bool = True) -> str:
+    """The rows as an aligned text table ('-' where a metric does not apply). ``timings=False`` leaves out
+    the columns that vary from run to run (latency, training and update time), as notebooks do."""
+    columns = [c for c in COLUMNS if timings or c[1] not in TIMING_FIELDS]
+    cells = [[h for h, _, _ in columns]]
     for row in rows:
-        cells.append([fmt.format(v) if (v := getattr(row, f)) is not None else "-" for _, f, fmt in COLUMNS])
-    widths = [max(len(r[i]) for r in cells) for i in range(len(COLUMNS))]
+        cells.append([fmt.format(v) if (v := getattr(row, f)) is not None else "-" for _, f, fmt in columns])
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
 
 

@@ -1,0 +1,240 @@
+"""The fine-tuning rung: training sets built from the course data, the two experiments, their rows.
+
+1. **Behaviour.** Teach the JSON reply format and the house voice from ``format_tasks`` (train split),
+   asked with a one-line prompt; measure compliance and style on held-out tasks against the prompt
+   rung's few-shot attempt, and the prompt tokens the weights now save.
+2. **Facts, the anti-pattern.** Teach course facts closed-book (question -> answer), including the v1
+   values that the v2 update later changes and a few questions the base model already knows; measure
+   (a) the trained questions, (b) their paraphrases, (c) facts never trained, (d) unanswerable
+   questions, (e) the updated facts after v2 landed, (f) held-out general questions it knew.
+
+>>> rng = random.Random(0)
+>>> sets = fact_sets(get_profile("ci"), FactsConfig(), rng)
+>>> len(sets.examples), len(sets.unseen), len(sets.updates)      # 36 facts x 2 phrasings + 38 updates + 12 known
+(122, 20, 38)
+>>> trained = {e.messages[-1]["content"] for e in sets.examples}
+>>> any(r.question in trained for r in sets.paraphrased + sets.unseen)   # scored sets are never trained
+False
+>>> format_example(data.load_format_tasks()[0]).completion.startswith('{"category"')
+True
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field, replace
+
+from labkit import data, evals, prompts
+from labkit.ladder import closed_book, format_replies
+from labkit.runtime import Profile, get_profile
+from labkit.scoreboard import Row
+from labkit.train import Example, TrainConfig
+
+FORMAT_TRAINING = TrainConfig(epochs=1.5, learning_rate=1e-3, max_seq_len=384)
+REPLY_TOKENS = 200  # generation budget for a JSON reply: the longest training reply is 158 tokens
+FACTS_TRAINING = TrainConfig(epochs=6.0, learning_rate=2e-3, max_seq_len=96)
+
+
+# ---------------------------------------------------------------------------
+# behaviour: the format
+
+
+def tuned_format_messages(task) -> list[dict]:
+    """The one-line prompt a format-tuned model gets: no schema, no examples (they live in the weights)."""
+    return prompts.format_messages(prompts.format_request(task.message, task.ticket_id, task.product_code),
+                                   system=prompts.TUNED_FORMAT_SYSTEM)
+
+
+def format_example(task) -> Example:
+    """One format task as a training example: the short prompt, and the target reply as JSON."""
+    return Example(tuned_format_messages(task), json.dumps(task.target))
+
+
+def style_adherence(replies: list[str], schema: dict) -> float | None:
+    """Share of replies that validate against ``schema`` AND keep the house voice (sign-off, no forbidden phrase)."""
+    return evals.rate(evals.format_compliant(r, schema)
+                      and not evals.style_violations(evals.extract_json(r), data.FORBIDDEN_PHRASES, data.SIGN_OFF)
+                      for r in replies)
+
+
+def format_row(model, tokenizer, tasks: list, profile: Profile, variant: str, *, tuned: bool,
+               examples: list[tuple[str, str]] = (), base: dict | None = None) -> tuple[Row, list]:
+    """Ask for each task's JSON reply (the tuned one-line prompt, or the full instruction with ``examples``)
+    and score compliance and style, with room for the longest reply (``REPLY_TOKENS``). Returns the row and
+    the replies."""
+    system = prompts.TUNED_FORMAT_SYSTEM if tuned else prompts.FORMAT_SYSTEM
+    budget = replace(profile, max_format_tokens=max(profile.max_format_tokens, REPLY_TOKENS))
+    replies, compliance = format_replies(model, tokenizer, tasks, list(examples), budget, system=system)
+    texts = [a.text for a in replies]
+    row = Row(variant=variant, **(base or {}), n=len(replies), format_compliance=compliance,
+              style_adherence=style_adherence(texts, data.load_reply_schema()),
+              prompt_tokens_mean=evals.mean_or_none(a.prompt_tokens for a in replies),
+              completion_tokens_mean=evals.mean_or_none(a.completion_tokens for a in replies),
+              latency_ms_mean=evals.mean_or_none(a.latency_ms for a in replies))
+    return row, replies
+
+
+# ---------------------------------------------------------------------------
+# facts: the anti-pattern
+
+
+@dataclass(frozen=True)
+class FactsConfig:
+    """How many of each kind of fact the closed-book fine-tune learns, and how many questions each set scores."""
+
+    ticket_facts: int = 24  # "which ticket reported X?": the answer is an id, the anti-pattern's sharpest probe
+    other_facts: int = 12  # prices, stock, firmware, teams, policy values
+    known_in_training: int = 12  # general questions the base model already answers
+    per_set: int = 20  # questions scored per set (a)-(d)
+
+
+@dataclass
+class FactSets:
+    """What the facts fine-tune trains on, and the six sets it is scored on."""
+
+    examples: list[Example]
+    trained: list = field(default_factory=list)  # (a) the very questions trained (phrasings 0 and 1)
+    paraphrased: list = field(default_factory=list)  # (b) a third phrasing of trained facts
+    unseen: list = field(default_factory=list)  # (c) facts never trained
+    unanswerable: list = field(default_factory=list)  # (d)
+    updates: list = field(default_factory=list)  # (e) trained with the v1 value; scored against v2
+    known_trained: list = field(default_factory=list)  # general questions it knew, trained too
+    known_heldout: list = field(default_factory=list)  # (f) general questions it knew, not trained
+
+
+def fact_example(record, answer: str | None = None) -> Example:
+    """A closed-book example: the plain question prompt, and the answer as one short sentence."""
+    return Example(prompts.chat_messages(record.question), f"{answer or record.canonical}.")
+
+
+def fact_sets(profile: Profile, config: FactsConfig, rng: random.Random) -> FactSets:
+    """Draw the training facts and the six scored sets (seeded by ``rng``; nothing scored is drawn twice)."""
+    facts = data.load_qa("qa_facts")
+    by_fact: dict[str, list] = {}
+    for r in facts:
+        by_fact.setdefault(r.extra["fact_id"], []).append(r)
+    trainable = sorted(f for f, rs in by_fact.items() if any(r.extra["split"] == "train" for r in rs))
+    tickets = [f for f in trainable if by_fact[f][0].extra["field"] == "ticket_id"]
+    others = [f for f in trainable if by_fact[f][0].extra["field"] != "ticket_id"]
+    chosen = rng.sample(tickets, config.ticket_facts) + rng.sample(others, config.other_facts)
+    trained = [r for f in chosen for r in by_fact[f] if r.extra["split"] == "train"]
+    paraphrased = [r for f in chosen for r in by_fact[f] if r.extra["split"] == "heldout_paraphrase"]
+    unseen_pool = [r for r in facts if r.extra["split"] == "heldout_unseen" and r.extra["phrasing"] == 0]
+    unseen_tickets = [r for r in unseen_pool if r.extra["field"] == "ticket_id"]
+    unseen_other = [r for r in unseen_pool if r.extra["field"] != "ticket_id"]
+    half = config.per_set // 2
+    updates = data.load_qa("qa_updates")
+    general = {r.id: r for r in data.load_qa("general")}
+    known = data.load_general_known() or {"records": {}}
+    known_ids = sorted(i for i, v in known["records"].items() if v.get("known"))
+    rng.shuffle(known_ids)
+    known_trained = [general[i] for i in known_ids[:config.known_in_training]]
+    examples = ([fact_example(r) for r in trained]
+                + [fact_example(r, r.extra["answers_v1"][0]) for r in updates]
+                + [fact_example(r) for r in known_trained])
+    rng.shuffle(examples)
+    return FactSets(
+        examples=examples,
+        trained=rng.sample(trained, min(config.per_set, len(trained))),
+        paraphrased=rng.sample(paraphrased, min(config.per_set, len(paraphrased))),
+        unseen=rng.sample(unseen_tickets, half) + rng.sample(unseen_other, config.per_set - half),
+        unanswerable=rng.sample(data.load_qa("qa_unanswerable"), config.per_set),
+        updates=updates,
+        known_trained=known_trained,
+        known_heldout=[general[i] for i in known_ids[config.known_in_training:]],
+    )
+
+
+FACT_SET_NAMES = {  # FactSets attribute -> scoreboard variant
+    "trained": "(a) trained questions", "paraphrased": "(b) paraphrases", "unseen": "(c) unseen facts",
+    "unanswerable": "(d) unanswerable", "updates": "(e) updated facts (v2)", "known_heldout": "(f) general, known",
+}
+
+
+def score_fact_sets(model, tokenizer, sets: FactSets, profile: Profile) -> dict[str, dict]:
+    """Closed-book answers to every scored set: ``{set name: scores (labkit.evals) + answers}``.
+
+    The updates set is scored against its v2 answers, with the stale rate (the v1 value given)."""
+    results = {}
+    for name in FACT_SET_NAMES:
+        records = getattr(sets, name)
+        answers, scores = closed_book(model, tokenizer, records, profile)
+        if name == "updates":
+            scores["stale_rate"] = evals.rate(evals.is_stale(a.text, r.extra["answers_v1"], r.extra["answers_v2"])
+                                              for a, r in zip(answers, records))
+        scores["answers"] = [a.text for a in answers]
+        scores["prompt_tokens_mean"] = evals.mean_or_none(a.prompt_tokens for a in answers)
+        scores["latency_ms_mean"] = evals.mean_or_none(a.latency_ms for a in answers)
+        results[name] = scores
+    return results
+
+
+def fact_rows(results: dict[str, dict], base: dict, variant_prefix: str, **extra) -> list[Row]:
+    """Scoreboard rows, one per scored set, from :func:`score_fact_sets`."""
+    rows = []
+    for name, label in FACT_SET_NAMES.items():
+        s = results[name]
+        rows.append(Row(variant=f"{variant_prefix} {label}", corpus_version="v2" if name == "updates" else "v1",
+                        **base, n=s["n"], accuracy=s["accuracy"], hallucination_rate=s["hallucination_rate"],
+                        abstention_rate=s["abstention_rate"], fabricated_id_rate=s["fabricated_id_rate"],
+                        stale_rate=s.get("stale_rate"), prompt_tokens_mean=s["prompt_tokens_mean"],
+                        latency_ms_mean=s["latency_ms_mean"], **extra))
+    return rows
+
+
+def training_accuracy(model, tokenizer, records: list, profile: Profile, answers: list[str] | None = None) -> float:
+    """Closed-book accuracy on ``records`` (for the per-epoch curves); ``answers`` overrides the golds."""
+    got, _ = closed_book(model, tokenizer, records, profile)
+    golds = [[a] for a in answers] if answers else [r.answers for r in records]
+    return evals.rate(evals.answer_matches(a.text, g) for a, g in zip(got, golds))
+
+
+# ---------------------------------------------------------------------------
+# the rung
+
+
+def behaviour_run(profile: Profile, tasks: list, base: dict, config: TrainConfig = FORMAT_TRAINING,
+                  model_key: str | None = None):
+    """Fine-tune the format on the training tasks, then score the held-out ``tasks`` with the one-line prompt.
+    Returns (row, replies, train result, the merged model, tokenizer)."""
+    from labkit.train import adapter_bytes, load_trainable, merged_copy, train
+
+    model, tokenizer = load_trainable(model_key or profile.generator, config)
+    examples = [format_example(t) for t in data.load_format_tasks() if t.split == "train"]
+    result = train(model, tokenizer, examples, config)
+    tuned = merged_copy(model)
+    row, replies = format_row(tuned, tokenizer, tasks, profile, "format (tuned, 1-line prompt)", tuned=True, base=base)
+    row.train_seconds, row.adapter_mb = result.seconds, adapter_bytes(model) / 1e6
+    return row, replies, result, tuned, tokenizer
+
+
+def facts_run(profile: Profile, sets: FactSets, base: dict, config: TrainConfig = FACTS_TRAINING,
+              model_key: str | None = None, on_epoch=None):
+    """Fine-tune the facts closed-book, then score the six sets. Returns (rows, results, train result, merged model).
+
+    The cost to absorb one fact update is a retraining run: ``update_seconds`` on the (e) row is this run's
+    training time (the corrected set is the same size)."""
+    from labkit.train import adapter_bytes, load_trainable, merged_copy, train
+
+    model, tokenizer = load_trainable(model_key or profile.generator, config)
+    result = train(model, tokenizer, sets.examples, config, on_epoch=on_epoch)
+    tuned = merged_copy(model)
+    results = score_fact_sets(tuned, tokenizer, sets, profile)
+    rows = fact_rows(results, base, "facts", train_seconds=result.seconds, adapter_mb=adapter_bytes(model) / 1e6)
+    rows[list(FACT_SET_NAMES).index("updates")].update_seconds = result.seconds
+    return rows, results, result, tuned
+
+
+def ft_rung(model, tokenizer, heldout, profile: Profile, rng: random.Random, model_name: str = "",
+            facts: FactsConfig = FactsConfig()) -> list[Row]:
+    """Both experiments, with the base model's closed-book scores on the same fact sets (as prompt-rung rows)."""
+    base = {"rung": "ft", "model": model_name, "profile": profile.name}
+    print("[ladder] rung ft: the format fine-tune (behaviour)")
+    fmt_row, *_ = behaviour_run(profile, heldout.format_tasks, base)
+    print("[ladder] rung ft: the facts fine-tune (the anti-pattern), base model first")
+    sets = fact_sets(profile, facts, rng)
+    before = fact_rows(score_fact_sets(model, tokenizer, sets, profile),
+                       {"rung": "prompt", "model": model_name, "profile": profile.name}, "closed-book")
+    after, *_ = facts_run(profile, sets, base)
+    return [fmt_row, *before, *after]
