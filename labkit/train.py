@@ -27,6 +27,8 @@ import json
 import math
 import random
 import time
+import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -279,6 +281,15 @@ def load_trainable(key: str | None = None, config: TrainConfig = TrainConfig(), 
     return model, tokenizer
 
 
+@contextmanager
+def _quiet_deprecations():
+    """peft reads transformers' deprecated ``is_gradient_checkpointing`` when it wraps a model; hide that one
+    FutureWarning (it is not the learner's to fix, and it prints the install path into notebooks)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
 def load_base(source: str, quantize: str, compute, device: str):
     """The frozen base model from ``source``: 4-bit NF4 with double quantization, prepared for k-bit
     training (``quantize="nf4"``), or full weights: fp32 master weights on a CPU (autocast computes in
@@ -305,7 +316,7 @@ def add_adapters(model, config: TrainConfig, source: str, quantize: str = "none"
     peft = quiet_import("peft")
     lora = peft.LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                            target_modules="all-linear", task_type="CAUSAL_LM")
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _quiet_deprecations():
         torch.manual_seed(config.seed)  # the adapters' random init comes from the config's seed
         model = peft.get_peft_model(model, lora)
     model.labkit_source = source
@@ -547,7 +558,8 @@ def merged_copy(model):
     device = model.device
     dtype = _inference_dtype(device.type)
     base = transformers.AutoModelForCausalLM.from_pretrained(model.labkit_source, dtype=dtype).to(device)
-    wrapped = peft.get_peft_model(base, copy.deepcopy(model.peft_config["default"]))
+    with _quiet_deprecations():
+        wrapped = peft.get_peft_model(base, copy.deepcopy(model.peft_config["default"]))
     peft.set_peft_model_state_dict(wrapped, {k: v.to(dtype) for k, v in adapter_state(model).items()})
     return wrapped.merge_and_unload().eval()
 
@@ -586,7 +598,8 @@ def load_adapter(folder: Path | str, device: str | None = None):
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     base = transformers.AutoModelForCausalLM.from_pretrained(source, dtype=dtype).to(device)
-    model = peft.PeftModel.from_pretrained(base, str(folder)).merge_and_unload().eval()
+    with _quiet_deprecations():
+        model = peft.PeftModel.from_pretrained(base, str(folder)).merge_and_unload().eval()
     return model, tokenizer
 
 
