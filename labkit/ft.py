@@ -238,3 +238,16 @@ def ft_rung(model, tokenizer, heldout, profile: Profile, rng: random.Random, mod
                        {"rung": "prompt", "model": model_name, "profile": profile.name}, "closed-book")
     after, *_ = facts_run(profile, sets, base)
     return [fmt_row, *before, *after]
+
+
+def points_lost(before: dict[str, dict], after: dict[str, dict]) -> dict[str, float]:
+    """How much worse each set got (from :func:`score_fact_sets` before and after): one point per lost
+    correct answer plus one per newly invented id.
+
+    >>> points_lost({"s": {"n": 10, "accuracy": 0.5, "fabricated_id_rate": 0.0}},
+    ...             {"s": {"n": 10, "accuracy": 0.2, "fabricated_id_rate": 0.4}})
+    {'s': 7.0}
+    """
+    return {name: round((b["accuracy"] - after[name]["accuracy"]) * b["n"]
+                        + (after[name]["fabricated_id_rate"] - b["fabricated_id_rate"]) * b["n"], 6)
+            for name, b in before.items()}
