@@ -195,3 +195,109 @@ def check_rrf(learner: Callable) -> bool:
     return check(learner, _reference_rrf, cases, name="rrf", same=_same_fusion,
                  hint="score[id] += 1 / (rrf_k + rank) with rank starting at 1 in every list; return (id, score) "
                       "pairs sorted by score, highest first; ties keep the order in which ids were first seen")
+
+
+def _distractor_fixture():
+    """A ranking as a retriever gives it: the oracle's own document near the top, a repeated chunk, other pages."""
+    from labkit.chunk import Chunk
+
+    def chunk(doc_id: str, position: int = 0) -> Chunk:
+        return Chunk(f"{doc_id}#{position}", doc_id, 1, "public", position, (), f"Part {position} of {doc_id}.")
+
+    oracle = chunk("wiki-returns", 1)
+    ranked = [chunk("wiki-returns", 0), chunk("wiki-fees"), oracle, chunk("wiki-fees"), chunk("prod-QM-1001"),
+              chunk("wiki-returns", 2), chunk("prod-QM-1002"), chunk("prod-QM-1001", 1), chunk("ticket-TCK-2024-00417"),
+              chunk("wiki-shipping"), chunk("wiki-warranty"), chunk("prod-QM-1003")]
+    too_few = [oracle, chunk("wiki-returns", 0), chunk("wiki-fees"), chunk("wiki-fees"), chunk("prod-QM-1001")]
+    return ranked, oracle, too_few
+
+
+def _eligible(ranked, oracle) -> list:
+    out = []
+    for c in ranked:
+        if c.doc_id != oracle.doc_id and c.chunk_id not in {x.chunk_id for x in out}:
+            out.append(c)
+    return out
+
+
+def check_distractor_sampler(learner: Callable) -> bool:
+    """Lab RAFT: ``sample_distractors(ranked, oracle, n, rng, pool=6)``, checked for the properties of
+    :func:`labkit.raft.sample_distractors` rather than for its exact picks: ``n`` distinct chunks, none from
+    the oracle's document, all from the ``pool`` best-ranked eligible chunks, the same picks for the same
+    seed and different picks for different seeds, and an error when there are too few candidates.
+
+    >>> from labkit.raft import sample_distractors
+    >>> check_distractor_sampler(sample_distractors)
+    pass: sample_distractors draws n distinct chunks of other documents from the pool, seeded by rng (3 cases)
+    True
+    """
+    import random
+
+    name = getattr(learner, "__name__", "sample_distractors")
+    ranked, oracle, too_few = _distractor_fixture()
+    eligible = _eligible(ranked, oracle)
+
+    def call(chunks, n, rng, pool):
+        try:
+            return learner(list(chunks), oracle, n, rng, pool=pool), None
+        except NotImplementedError:
+            print(f"not done yet: {name} still raises NotImplementedError; replace the stub with your code.")
+            raise
+        except Exception as exc:  # show the learner their own error, briefly
+            return None, exc
+
+    cases = [(2, 6), (3, 4), (6, 6)]  # (n, pool); with n == pool every candidate of the pool must come back
+    state = random.getstate()  # a sampler that uses the global random module must not get lucky
+    try:
+        for n, pool in cases:
+            label = f"{name}(ranked, oracle, n={n}, rng, pool={pool})"
+            random.seed(1)
+            got, exc = call(ranked, n, random.Random(7), pool)
+            if exc is not None:
+                return _fail(f"{label} raised {type(exc).__name__}: {exc}", "there are enough candidates here")
+            try:
+                got = list(got)
+                ids = [c.chunk_id for c in got]
+            except (TypeError, AttributeError):
+                return _fail(f"{label} returned {_short(got)}, expected a list of {n} chunks",
+                             "return the chunks themselves (rng.sample(candidates, n)), not their ids or texts")
+            if len(got) != n:
+                return _fail(f"{label} returned {len(got)} chunks, expected {n}", "return exactly n chunks")
+            if len(set(ids)) != n:
+                return _fail(f"{label} returned the same chunk twice: {ids}",
+                             "the ranking can list a chunk twice: skip chunk ids you have already kept, and draw "
+                             "without replacement (rng.sample, not rng.choices)")
+            if any(c.doc_id == oracle.doc_id for c in got):
+                return _fail(f"{label} returned a chunk of the oracle's document {oracle.doc_id!r}: {ids}",
+                             "skip every chunk whose doc_id is oracle.doc_id, not only the oracle chunk itself")
+            allowed = [c.chunk_id for c in eligible[:pool]]
+            if not set(ids) <= set(allowed):
+                return _fail(f"{label} returned {sorted(set(ids) - set(allowed))}, not among the {pool} best-ranked "
+                             f"eligible chunks {allowed}", "keep the eligible chunks in rank order, cut the list to "
+                                                           "the first pool, then draw from it")
+            random.seed(2)
+            again, exc = call(ranked, n, random.Random(7), pool)
+            again_ids = None if exc is not None else [getattr(c, "chunk_id", c) for c in again]
+            if again_ids != ids:
+                return _fail(f"{label} with random.Random(7) gave {ids}, then {again_ids}",
+                             "draw only with the rng you are given (rng.sample), never with the random module")
+        n, pool = cases[0]
+        picks = set()
+        for seed in range(10):
+            got, exc = call(ranked, n, random.Random(seed), pool)
+            if exc is None:
+                picks.add(tuple(getattr(c, "chunk_id", c) for c in got))
+        if len(picks) < 2:
+            return _fail(f"{name}(ranked, oracle, n={n}, rng, pool={pool}) gave {sorted(picks)} for all of "
+                         "random.Random(0) ... random.Random(9)",
+                         "draw at random with rng (rng.sample), rather than always taking the top n")
+        got, exc = call(too_few, 3, random.Random(7), 6)
+        if exc is None:
+            shown = [getattr(c, "chunk_id", c) for c in got] if isinstance(got, (list, tuple)) else got
+            return _fail(f"{name}(ranked, oracle, n=3, rng) returned {_short(shown, 80)}, but the ranking holds only "
+                         f"{len(_eligible(too_few, oracle))} eligible chunks",
+                         "raise an error (labkit.errors.LabkitError) when fewer than n candidates remain")
+    finally:
+        random.setstate(state)
+    print(f"pass: {name} draws n distinct chunks of other documents from the pool, seeded by rng ({len(cases)} cases)")
+    return True

@@ -28,3 +28,83 @@ def test_cosine_checker_catches_a_classic_mistake():
 
     assert checks.check_cosine(lambda a, b: float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))))
     assert not checks.check_cosine(lambda a, b: float(np.dot(a, b)))  # forgot to normalize
+
+
+def _candidates(ranked, oracle, pool, dedupe=True, skip_doc=True):
+    out = []
+    for c in ranked:
+        if (skip_doc and c.doc_id == oracle.doc_id) or c == oracle or (dedupe and c in out):
+            continue
+        out.append(c)
+    return out[:pool]
+
+
+def _no_dedupe(ranked, oracle, n, rng, pool=6):
+    return rng.sample(_candidates(ranked, oracle, pool, dedupe=False), n)
+
+
+def _with_replacement(ranked, oracle, n, rng, pool=6):
+    return rng.choices(_candidates(ranked, oracle, pool), k=n)
+
+
+def _keeps_oracle_neighbours(ranked, oracle, n, rng, pool=6):
+    return rng.sample(_candidates(ranked, oracle, pool, skip_doc=False), n)
+
+
+def _global_random(ranked, oracle, n, rng, pool=6):
+    import random
+
+    return random.sample(_candidates(ranked, oracle, pool), n)
+
+
+def _ignores_pool(ranked, oracle, n, rng, pool=6):
+    return rng.sample(_candidates(ranked, oracle, len(ranked)), n)
+
+
+def _always_the_top(ranked, oracle, n, rng, pool=6):
+    return _candidates(ranked, oracle, pool)[:n]
+
+
+def _never_raises(ranked, oracle, n, rng, pool=6):
+    found = _candidates(ranked, oracle, pool)
+    return rng.sample(found, min(n, len(found)))
+
+
+def test_distractor_checker_passes_labkit_and_a_learners_own_version(capsys):
+    from labkit.raft import sample_distractors
+
+    def mine(ranked, oracle, n, rng, pool=6):
+        found = _candidates(ranked, oracle, pool)
+        if len(found) < n:
+            raise ValueError("not enough candidates")
+        return rng.sample(found, n)
+
+    assert checks.check_distractor_sampler(sample_distractors)
+    assert checks.check_distractor_sampler(mine)
+    assert capsys.readouterr().out.count("pass: ") == 2
+
+
+@pytest.mark.parametrize("broken, says", [
+    (_no_dedupe, "same chunk twice"), (_with_replacement, "same chunk twice"),
+    (_keeps_oracle_neighbours, "oracle's document"), (_global_random, "random.Random(7) gave"),
+    (_ignores_pool, "best-ranked"), (_always_the_top, "for all of"), (_never_raises, "eligible chunks")])
+def test_distractor_checker_catches_broken_samplers(broken, says, capsys):
+    import random
+
+    random.seed(123)
+    state = random.getstate()
+    assert not checks.check_distractor_sampler(broken)
+    out = capsys.readouterr().out
+    assert "FAIL: " in out and says in out and "hint: " in out
+    assert random.getstate() == state  # the checker leaves the global random state as it found it
+
+
+def test_distractor_checker_reports_a_crash_and_stops_on_a_stub(capsys):
+    assert not checks.check_distractor_sampler(lambda ranked, oracle, n, rng, pool=6: 1 / 0)
+    assert "ZeroDivisionError" in capsys.readouterr().out
+
+    def stub(ranked, oracle, n, rng, pool=6):
+        raise NotImplementedError("Exercise")
+
+    with pytest.raises(NotImplementedError):
+        checks.check_distractor_sampler(stub)
