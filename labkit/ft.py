@@ -196,34 +196,33 @@ def training_accuracy(model, tokenizer, records: list, profile: Profile, answers
 
 def behaviour_run(profile: Profile, tasks: list, base: dict, config: TrainConfig = FORMAT_TRAINING,
                   model_key: str | None = None):
-    """Fine-tune the format on the training tasks, then score the held-out ``tasks`` with the one-line prompt.
-    Returns (row, replies, train result, the merged model, tokenizer)."""
-    from labkit.train import adapter_bytes, load_trainable, merged_copy, train
+    """Fine-tune the format on the training tasks (or reuse the identical cached run: :func:`labkit.train.fit`),
+    then score the held-out ``tasks`` with the one-line prompt. Returns (row, replies, train result, the merged
+    model, tokenizer)."""
+    from labkit.train import fit
 
-    model, tokenizer = load_trainable(model_key or profile.generator, config)
     examples = [format_example(t) for t in data.load_format_tasks() if t.split == "train"]
-    result = train(model, tokenizer, examples, config)
-    tuned = merged_copy(model)
-    row, replies = format_row(tuned, tokenizer, tasks, profile, "format (tuned, 1-line prompt)", tuned=True, base=base)
-    row.train_seconds, row.adapter_mb = result.seconds, adapter_bytes(model) / 1e6
-    return row, replies, result, tuned, tokenizer
+    fitted = fit(model_key or profile.generator, examples, config)
+    row, replies = format_row(fitted.model, fitted.tokenizer, tasks, profile, "format (tuned, 1-line prompt)",
+                              tuned=True, base=base)
+    row.train_seconds, row.adapter_mb = fitted.result.seconds, fitted.adapter_mb
+    return row, replies, fitted.result, fitted.model, fitted.tokenizer
 
 
 def facts_run(profile: Profile, sets: FactSets, base: dict, config: TrainConfig = FACTS_TRAINING,
               model_key: str | None = None, on_epoch=None):
-    """Fine-tune the facts closed-book, then score the six sets. Returns (rows, results, train result, merged model).
+    """Fine-tune the facts closed-book (or reuse the identical cached run), then score the six sets.
+    Returns (rows, results, train result, merged model).
 
     The cost to absorb one fact update is a retraining run: ``update_seconds`` on the (e) row is this run's
     training time (the corrected set is the same size)."""
-    from labkit.train import adapter_bytes, load_trainable, merged_copy, train
+    from labkit.train import fit
 
-    model, tokenizer = load_trainable(model_key or profile.generator, config)
-    result = train(model, tokenizer, sets.examples, config, on_epoch=on_epoch)
-    tuned = merged_copy(model)
-    results = score_fact_sets(tuned, tokenizer, sets, profile)
-    rows = fact_rows(results, base, "facts", train_seconds=result.seconds, adapter_mb=adapter_bytes(model) / 1e6)
-    rows[list(FACT_SET_NAMES).index("updates")].update_seconds = result.seconds
-    return rows, results, result, tuned
+    fitted = fit(model_key or profile.generator, sets.examples, config, on_epoch=on_epoch)
+    results = score_fact_sets(fitted.model, fitted.tokenizer, sets, profile)
+    rows = fact_rows(results, base, "facts", train_seconds=fitted.result.seconds, adapter_mb=fitted.adapter_mb)
+    rows[list(FACT_SET_NAMES).index("updates")].update_seconds = fitted.result.seconds
+    return rows, results, fitted.result, fitted.model
 
 
 def ft_rung(model, tokenizer, heldout, profile: Profile, rng: random.Random, model_name: str = "",

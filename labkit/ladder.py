@@ -1,9 +1,10 @@
 """The ladder: run each rung on the same held-out questions and fill the scoreboard.
 
-Rungs so far: ``prompt`` (the base model, closed-book, and few-shot for the JSON format),
-``rag`` (the base model reading retrieved passages, plus the v1 -> v2 update scenario and the
-access-control check on restricted questions) and ``ft`` (the format fine-tune, and the facts
-fine-tune anti-pattern scored on six question sets: see :mod:`labkit.ft`).
+The rungs: ``prompt`` (the base model, closed-book, and few-shot for the JSON format), ``rag`` (the
+base model reading retrieved passages, plus the v1 -> v2 update scenario and the access-control check
+on restricted questions), ``ft`` (the format fine-tune, and the facts fine-tune anti-pattern scored on
+six question sets: see :mod:`labkit.ft`) and ``both`` (a RAFT-trained reader answering in JSON from
+retrieved passages, on v1 and after the v2 update: see :mod:`labkit.both`).
 
 >>> config = LadderConfig(rungs=("prompt",), out=Path("results/ladder"))
 >>> rows = run_ladder(config)                      # doctest: +SKIP
@@ -27,7 +28,7 @@ from labkit.rag import RagConfig, answer_questions
 from labkit.runtime import Profile, get_profile, seed_everything
 from labkit.scoreboard import Row, append_rows, format_table, plot_scoreboard
 
-RUNGS = ("prompt", "rag", "ft")
+RUNGS = ("prompt", "rag", "ft", "both")
 COURSE_CHUNKING = ChunkConfig(method="markdown", max_tokens=128)  # how every rung and lab chunks the corpus
 ID_PATTERNS = (data.TICKET_ID_PATTERN, data.PRODUCT_CODE_PATTERN)
 
@@ -80,7 +81,7 @@ def known_corpus_ids() -> frozenset[str]:
     return frozenset(evals.corpus_ids((doc.text for version in ("v1", "v2") for doc in data.load_corpus(version)), ID_PATTERNS))
 
 
-def _usage(answers) -> dict:
+def usage(answers) -> dict:
     """Mean tokens and latency of generated answers (labkit.generate.Answer or labkit.rag.RagAnswer)."""
     return {
         "prompt_tokens_mean": evals.mean_or_none(a.prompt_tokens for a in answers),
@@ -124,12 +125,12 @@ def prompt_rung(model, tokenizer, heldout: HeldOut, profile: Profile, rng: rando
     base = {"rung": "prompt", "model": model_name, "profile": profile.name}
     started = time.perf_counter()
     answers, scores = closed_book(model, tokenizer, heldout.facts + heldout.unanswerable, profile)
-    closed = Row(variant="closed-book", **base, **scores, **_usage(answers),
+    closed = Row(variant="closed-book", **base, **scores, **usage(answers),
                  wall_seconds=time.perf_counter() - started)
     started = time.perf_counter()
     replies, compliance = format_replies(model, tokenizer, heldout.format_tasks, few_shot_examples(few_shot, rng), profile)
     few = Row(variant="few-shot", **base, n=len(replies), format_compliance=compliance,
-              **_usage(replies), wall_seconds=time.perf_counter() - started)
+              **usage(replies), wall_seconds=time.perf_counter() - started)
     return [closed, few]
 
 
@@ -143,6 +144,20 @@ def build_course_index(version: str = "v1", chunking: ChunkConfig = COURSE_CHUNK
     return VectorIndex.build(chunks, embedder, access_policy=data.ROLE_LABELS)
 
 
+COURSE_FUSION = 10  # rrf_k: on the course questions BM25 finds ticket ids that MiniLM barely sees (lab 03)
+
+
+def build_course_retriever(version: str = "v1", chunking: ChunkConfig = COURSE_CHUNKING, embedder=None):
+    """Dense + BM25 over one corpus version, fused by rank (:class:`labkit.lexical.HybridRetriever`).
+
+    Its scores are fused ranks, not cosines: use it with ``RagConfig(min_score=0.0)``."""
+    from labkit.lexical import BM25Index, HybridConfig, HybridRetriever
+
+    dense = build_course_index(version, chunking, embedder)
+    lexical = BM25Index.build([dense.chunks[i] for i in sorted(dense.chunks)], access_policy=data.ROLE_LABELS)
+    return HybridRetriever(dense, lexical, HybridConfig(rrf_k=COURSE_FUSION))
+
+
 def rag_row(model, tokenizer, index, questions: list, config: RagConfig, role: str, base: dict,
             variant: str, version: str = "v1") -> tuple[Row, list]:
     """Answer ``questions`` with retrieval as ``role``; score them like the prompt rung, plus citations.
@@ -154,7 +169,7 @@ def rag_row(model, tokenizer, index, questions: list, config: RagConfig, role: s
                                  [r.question for r in questions])
     cited = [evals.citation_scores(a.cited_doc_ids, r.gold_doc_ids) for a, r in zip(answers, questions)
              if r.gold_doc_ids]
-    row = Row(variant=variant, corpus_version=version, **base, **scores, **_usage(answers),
+    row = Row(variant=variant, corpus_version=version, **base, **scores, **usage(answers),
               citation_precision=evals.mean_or_none(p for p, _ in cited),
               citation_recall=evals.mean_or_none(r for _, r in cited),
               wall_seconds=time.perf_counter() - started)
@@ -237,7 +252,11 @@ def run_ladder(config: LadderConfig = LadderConfig()) -> list[Row]:
     if "ft" in config.rungs:
         from labkit.ft import ft_rung
 
-        rows += ft_rung(model, tokenizer, heldout, profile, rng, profile.generator)
+        rows += ft_rung(model, tokenizer, heldout, profile, random.Random(config.seed), profile.generator)
+    if "both" in config.rungs:
+        from labkit.both import both_rung
+
+        rows += both_rung(model, tokenizer, heldout, profile, profile.generator)
     for row in rows:
         row.seed = config.seed
     out = Path(config.out)

@@ -204,6 +204,11 @@ class HybridRetriever:
         rankings = [self.dense.search_vector(vector, depth, role), self.lexical.search(query, depth, role)]
         return reciprocal_rank_fusion(rankings, self.config.rrf_k, limit=k)
 
+    def upsert(self, chunks: Sequence[Chunk]) -> None:
+        """Add or replace chunks in both indexes, so they stay in step."""
+        self.dense.upsert(chunks)
+        self.lexical.upsert(chunks)
+
 
 @dataclass(frozen=True)
 class RerankConfig:

@@ -29,7 +29,7 @@ import random
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -619,3 +619,68 @@ def summary_json(result: TrainResult) -> dict:
     data = asdict(replace(result, losses=[round(x, 4) for x in result.losses]))
     data["tokens_per_second"] = result.tokens_per_second
     return data
+
+
+# ---------------------------------------------------------------------------
+# a content-keyed cache: the same examples, config and base train once
+
+
+def cache_key(model_key: str, examples: Sequence[Example], config: TrainConfig) -> str:
+    """A digest of everything that decides the adapter: the base model key, the config, every example.
+
+    >>> e = [Example([{"role": "user", "content": "Hi"}], "Hello.")]
+    >>> cache_key("m", e, TrainConfig()) == cache_key("m", list(e), TrainConfig())
+    True
+    >>> cache_key("m", e, TrainConfig()) == cache_key("m", e, TrainConfig(seed=1))
+    False
+    """
+    import hashlib
+
+    payload = json.dumps([model_key, asdict(config), [[e.messages, e.completion] for e in examples]],
+                         sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:20]
+
+
+@dataclass
+class Fitted:
+    """A trained adapter merged for inference, with the run that made it."""
+
+    model: object  # merged, eval mode
+    tokenizer: object
+    result: TrainResult
+    adapter_mb: float
+    from_cache: bool  # True when an identical run was found in the cache (its timings are that run's)
+
+
+def _result_from_json(saved: dict) -> TrainResult:
+    saved = {k: v for k, v in saved.items() if k in {f.name for f in fields(TrainResult)}}
+    saved["plan"] = FitPlan(**saved["plan"]) if saved.get("plan") else None
+    return TrainResult(**saved)
+
+
+def fit(model_key: str, examples: Sequence[Example], config: TrainConfig, on_epoch=None,
+        cache: Path | str | None = None) -> Fitted:
+    """Train LoRA/QLoRA adapters on ``examples`` and merge them, or load the adapter an identical run
+    saved under ``cache`` (default ``<labkit cache>/adapters``; ``cache=False``: never). A run with an
+    ``on_epoch`` callback always trains (the callback has to see the epochs) and then fills the cache.
+
+    >>> fitted = fit("smollm2-135m", examples, TrainConfig(epochs=1))      # doctest: +SKIP
+    >>> fitted.result.losses[-1] < fitted.result.losses[0], fitted.from_cache  # doctest: +SKIP
+    (True, False)
+    """
+    from labkit.models import cache_dir
+
+    folder = None if cache is False else Path(cache or cache_dir() / "adapters") / cache_key(model_key, examples, config)
+    if folder is not None and on_epoch is None and (folder / "labkit-train.json").exists():
+        try:
+            model, tokenizer = load_adapter(folder)
+            info = json.loads((folder / "labkit-train.json").read_text())
+            return Fitted(model, tokenizer, _result_from_json(info["result"]), info["adapter_mb"], True)
+        except LabkitError as e:  # a damaged entry: say so, train again, overwrite it
+            say_once(f"labkit: retraining, the cached adapter is unusable ({e.problem})")
+    model, tokenizer = load_trainable(model_key, config)
+    result = train(model, tokenizer, examples, config, on_epoch=on_epoch)
+    adapter_mb = adapter_bytes(model) / 1e6
+    if folder is not None:
+        save_adapter(model, folder, {"result": summary_json(result), "adapter_mb": adapter_mb})
+    return Fitted(merged_copy(model), tokenizer, result, adapter_mb, False)

@@ -518,3 +518,35 @@ def test_on_a_cpu_smaller_micro_batches_come_before_checkpointing():
     on_cpu = plan_fit(QWEN_1_5B, config, budget_gib=14, compute_bytes=2, device="cpu")
     assert on_gpu.gradient_checkpointing and on_gpu.micro_batch == 8
     assert not on_cpu.gradient_checkpointing and on_cpu.micro_batch < 8 and on_cpu.total_gib <= 0.9 * 14
+
+
+# ---------------------------------------------------------------------------
+# fit: train once, then the identical run comes from the cache
+
+
+def test_fit_trains_once_then_loads_the_identical_run_from_the_cache(tiny_source, tokenizer, tmp_path, monkeypatch):
+    import labkit.train as train_module
+
+    loads = []
+
+    def fake_load_trainable(key, config):
+        loads.append(key)
+        return tiny_model(tiny_source), tokenizer
+
+    monkeypatch.setattr(train_module, "load_trainable", fake_load_trainable)
+    examples = toy_examples(8)
+    first = train_module.fit("tiny", examples, FAST, cache=tmp_path)
+    assert not first.from_cache and loads == ["tiny"] and first.result.losses[-1] < first.result.losses[0]
+    again = train_module.fit("tiny", examples, FAST, cache=tmp_path)
+    assert again.from_cache and loads == ["tiny"], "an identical run must not train again"
+    assert again.result.losses == pytest.approx(first.result.losses, abs=1e-4) and again.adapter_mb == first.adapter_mb
+    ids = torch.tensor([[1, 2, 3, 4]])
+    assert torch.allclose(logits(first.model, ids, torch.ones_like(ids)), logits(again.model, ids, torch.ones_like(ids)),
+                          atol=1e-5), "the cached adapter must give the same model"
+    other = train_module.fit("tiny", examples[:-1], FAST, cache=tmp_path)  # another example set: another key
+    assert not other.from_cache and len(loads) == 2
+    damaged = tmp_path / train_module.cache_key("tiny", examples, FAST) / "adapter_model.safetensors"
+    damaged.write_bytes(b"not an adapter")
+    retrained = train_module.fit("tiny", examples, FAST, cache=tmp_path)
+    assert not retrained.from_cache and len(loads) == 3, "a damaged cache entry is retrained, not trusted"
+    assert train_module.fit("tiny", examples, FAST, cache=tmp_path).from_cache, "and the entry is whole again"

@@ -1,0 +1,180 @@
+"""The top rung: fine-tune the behaviour, retrieve the facts.
+
+The model is trained with RAFT (:mod:`labkit.raft`) to read the passages the retriever gives it and to
+answer in a small JSON format (quote, passage, answer); at question time it reads retrieved passages
+(dense + BM25, :func:`labkit.ladder.build_course_retriever`). :func:`comparison` is the RAFT paper's
+table on the course data: the same held-out questions with retrieval, without, with the oracle passage
+only and with distractors only, for the base model, the facts fine-tune and the RAFT model.
+
+>>> config = BothConfig()
+>>> config.raft.p_oracle, config.k, config.raft.distractors + 1 == config.k
+(0.8, 3, True)
+>>> rows = both_rung(model, tokenizer, heldout, profile, random.Random(0))     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from labkit import data, evals, prompts, raft
+from labkit.generate import GenerateConfig, generate
+from labkit.ladder import ID_PATTERNS, build_course_retriever, known_corpus_ids, usage
+from labkit.rag import cited_doc_ids
+from labkit.runtime import Profile
+from labkit.scoreboard import Row
+from labkit.train import TrainConfig
+
+RAFT_TRAINING = TrainConfig(epochs=1.0, learning_rate=1e-3, max_seq_len=640)
+ANSWER_TOKENS = 96  # room for a JSON answer: the longest RAFT target is about 80 tokens
+
+
+@dataclass(frozen=True)
+class BothConfig:
+    """The RAFT set, its training run, and how many passages the retriever gives."""
+
+    raft: raft.RaftConfig = raft.RaftConfig()
+    training: TrainConfig = RAFT_TRAINING
+    k: int = 3  # passages per question (the oracle plus ``raft.distractors`` in training)
+    seed: int = 0  # draws the training questions and builds the set
+
+
+@dataclass
+class Passages:
+    """For each question, the chunks a variant puts in its prompt (an empty list: none at all)."""
+
+    name: str
+    per_question: list[list] = field(default_factory=list)
+
+
+def retrieved(retriever, records: Sequence, k: int, role: str = "agent") -> Passages:
+    """The top-``k`` chunks ``role`` may read, from ``retriever``, for each question."""
+    return Passages(f"top-{k} retrieved", [[h.chunk for h in retriever.search(r.question, k=k, role=role)]
+                                           for r in records])
+
+
+def probe_passages(records: Sequence, chunks: Sequence, retriever, config: raft.RaftConfig,
+                   rng: random.Random) -> tuple[Passages, Passages]:
+    """Oracle-only and distractor-only passages for answerable ``records`` (the paper's probes)."""
+    oracle, distract = Passages("oracle only"), Passages("distractors only")
+    chunks_by_doc: dict[str, list] = {}
+    for c in chunks:
+        chunks_by_doc.setdefault(c.doc_id, []).append(c)
+    for r in records:
+        example = raft.build_example(r, chunks_by_doc, retriever, config, rng, keep_oracle=False)
+        oracle.per_question.append([example.oracle] if example else [])
+        distract.per_question.append(list(example.passages) if example else [])
+    return oracle, distract
+
+
+def answer_with(model, tokenizer, records: Sequence, passages: Passages, max_new_tokens: int = ANSWER_TOKENS) -> list:
+    """Ask every question with its passages (the RAG prompt; no passages: the same prompt without any)."""
+    conversations = [prompts.rag_messages(r.question, [(c.doc_id, c.searchable_text) for c in chunks])
+                     for r, chunks in zip(records, passages.per_question)]
+    return generate(model, tokenizer, conversations, GenerateConfig(max_new_tokens=max_new_tokens))
+
+
+def score_row(answers: list, records: Sequence, passages: Passages, variant: str, base: dict,
+              version: str = "v1", golds: Sequence | None = None, json_format: bool = False) -> Row:
+    """One scoreboard row: answers scored on their final answer (:func:`labkit.raft.final_answer`), so a
+    value inside a quote does not count; citations from ``[n]``, a JSON ``passage`` or a named document."""
+    finals = [raft.final_answer(a.text) for a in answers]
+    golds = golds or [r.answers for r in records]
+    scores = evals.score_answers(finals, golds, [r.set_name != "unanswerable" for r in records], known_corpus_ids(),
+                                 ID_PATTERNS, [r.question for r in records])
+    cited = []
+    for a, r, chunks in zip(answers, records, passages.per_question):
+        doc_ids = [c.doc_id for c in chunks]
+        named = cited_doc_ids(a.text, doc_ids)
+        numbered = [doc_ids[n - 1] for n in raft.cited_passage(a.text) if 1 <= n <= len(doc_ids)]
+        if r.gold_doc_ids and chunks:
+            cited.append(evals.citation_scores(list(dict.fromkeys(numbered + named)), r.gold_doc_ids))
+    row = Row(variant=variant, corpus_version=version, **base, **scores, **usage(answers),
+              citation_precision=evals.mean_or_none(p for p, _ in cited),
+              citation_recall=evals.mean_or_none(c for _, c in cited))
+    if json_format:
+        row.format_compliance = evals.rate(evals.format_compliant(a.text, raft.ANSWER_SCHEMA) for a in answers)
+    return row
+
+
+def raft_set(retriever, config: BothConfig) -> list:
+    """The RAFT training set, drawn and built with ``random.Random(config.seed)``."""
+    rng = random.Random(config.seed)
+    records = raft.training_records(rng, config.raft.examples, config.raft.role)
+    chunks = [retriever.dense.chunks[i] for i in sorted(retriever.dense.chunks)]
+    return raft.build_set(records, chunks, retriever, config.raft, rng)
+
+
+def train_raft(model_key: str, examples: Sequence, config: BothConfig):
+    """Train (or load the identical cached run of) the RAFT adapter: :func:`labkit.train.fit`."""
+    from labkit.train import fit
+
+    return fit(model_key, [e.to_example() for e in examples], config.training)
+
+
+def update_row(model, tokenizer, retriever, base: dict, k: int, variant: str) -> tuple[Row, float | None]:
+    """Corpus v2 lands: upsert the changed documents into ``retriever`` (both indexes), then ask every
+    ``qa_updates`` question. Returns the row (scored against v2, with the stale rate) and the seconds from
+    the upsert to the first correct answer."""
+    from labkit.chunk import chunk_documents
+    from labkit.ladder import COURSE_CHUNKING
+
+    questions = data.load_qa("qa_updates")
+    v2_docs = {d.doc_id: d for d in data.load_corpus("v2")}
+    changed = sorted({c.doc_id for c in data.load_changelog()})
+    started = time.perf_counter()
+    retriever.upsert(chunk_documents([v2_docs[d] for d in changed], COURSE_CHUNKING,
+                                     retriever.dense.embedder.tokenizer, progress=False))
+    passages = retrieved(retriever, questions, k)
+    first = None
+    for i, r in enumerate(questions):  # one at a time, until the first correct answer
+        one = Passages(passages.name, [passages.per_question[i]])
+        (answer,) = answer_with(model, tokenizer, [r], one)
+        if evals.answer_matches(raft.final_answer(answer.text), r.extra["answers_v2"]):
+            first = time.perf_counter() - started
+            break
+    answers = answer_with(model, tokenizer, questions, passages)
+    row = score_row(answers, questions, passages, variant, base, "v2", [r.extra["answers_v2"] for r in questions],
+                    json_format=True)
+    row.stale_rate = evals.rate(evals.is_stale(raft.final_answer(a.text), r.extra["answers_v1"], r.extra["answers_v2"])
+                                for a, r in zip(answers, questions))
+    row.update_seconds = first
+    return row, first
+
+
+def probes(fitted, records: Sequence, retriever, config: BothConfig, base: dict) -> list[Row]:
+    """What the RAFT model learned to do (on answerable ``records``): answer with no passages, with the
+    oracle passage only, and with distractors only (seeded by ``config.seed``)."""
+    chunks = [retriever.dense.chunks[i] for i in sorted(retriever.dense.chunks)]
+    oracle, distract = probe_passages(records, chunks, retriever, config.raft, random.Random(config.seed + 1))
+    none = Passages("no passages", [[] for _ in records])
+    rows = []
+    for passages in (none, oracle, distract):
+        answers = answer_with(fitted.model, fitted.tokenizer, records, passages)
+        rows.append(score_row(answers, records, passages, f"RAFT, {passages.name}", base, json_format=True))
+    return rows
+
+
+def both_rung(model, tokenizer, heldout, profile: Profile, model_name: str = "",
+              config: BothConfig = BothConfig()) -> list[Row]:
+    """RAFT-train the JSON reader, then score it with retrieval on v1 and after the v2 update, next to the
+    base model reading the same retrieved passages."""
+    base = {"rung": "both", "model": model_name, "profile": profile.name}
+    print("[ladder] rung both: index v1 (dense + BM25), build the RAFT set, train")
+    retriever = build_course_retriever("v1")
+    examples = raft_set(retriever, config)
+    fitted = train_raft(model_name or profile.generator, examples, config)
+    questions = heldout.facts + heldout.unanswerable
+    top = retrieved(retriever, questions, config.k)
+    print("[ladder] rung both: the base model and the RAFT model read the same retrieved passages")
+    base_row = score_row(answer_with(model, tokenizer, questions, top), questions, top,
+                         f"hybrid top-{config.k} (same passages as both)", {**base, "rung": "rag"})
+    main = score_row(answer_with(fitted.model, fitted.tokenizer, questions, top), questions, top,
+                     f"RAFT + hybrid top-{config.k}", base, json_format=True)
+    main.train_seconds, main.adapter_mb = fitted.result.seconds, fitted.adapter_mb
+    print("[ladder] rung both: corpus v2 lands: upsert the changed documents, ask the updated facts")
+    updated, _ = update_row(fitted.model, fitted.tokenizer, retriever, base, config.k,
+                            f"RAFT + hybrid top-{config.k}")
+    return [base_row, main, updated]

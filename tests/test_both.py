@@ -1,0 +1,79 @@
+"""labkit.both without a model: how replies are scored, and the passages each variant is given."""
+
+from labkit import data
+from labkit.both import Passages, probe_passages, retrieved, score_row
+from labkit.chunk import Chunk
+from labkit.generate import Answer
+from labkit.index import Hit
+from labkit.raft import RaftConfig
+
+
+def record(question="What is the restocking fee?", answers=("15%",), gold=("wiki-returns",), set_name="qa_facts"):
+    return data.QARecord("q1", question, answers, "value", gold, "v1", set_name)
+
+
+def chunk(doc_id, text="x", position=0):
+    return Chunk(f"{doc_id}#{position}", doc_id, 1, "public", position, (), text)
+
+
+def reply(text):
+    return Answer(text, prompt_tokens=10, completion_tokens=5, latency_ms=1.0)
+
+
+def test_a_value_inside_the_quote_earns_nothing_only_the_final_answer_counts():
+    passages = Passages("top-2", [[chunk("wiki-returns", "Fee: 15%."), chunk("wiki-other")]])
+    quoted = reply('{"quote": "Fee: 15%.", "passage": 1, "answer": "20%"}')
+    right = reply('{"quote": "Fee: 15%.", "passage": 1, "answer": "15%"}')
+    assert score_row([quoted], [record()], passages, "v", {"rung": "both"}).accuracy == 0.0
+    assert score_row([right], [record()], passages, "v", {"rung": "both"}).accuracy == 1.0
+
+
+def test_citations_come_from_the_json_passage_number_and_the_format_is_checked_only_when_asked():
+    passages = Passages("top-2", [[chunk("wiki-other"), chunk("wiki-returns", "Fee: 15%.")]])
+    good = reply('{"quote": "Fee: 15%.", "passage": 2, "answer": "15%"}')
+    row = score_row([good], [record()], passages, "v", {"rung": "both"}, json_format=True)
+    assert (row.citation_precision, row.citation_recall, row.format_compliance) == (1.0, 1.0, 1.0)
+    wrong_cite = reply('{"quote": "Fee: 15%.", "passage": 1, "answer": "15%"}')
+    assert score_row([wrong_cite], [record()], passages, "v", {"rung": "both"}).citation_recall == 0.0
+    broken = reply('{"quote": "Fee: 15%.", "passage": "Fee", "answer": "15%"}')  # passage must be a number
+    assert score_row([broken], [record()], passages, "v", {"rung": "both"}, json_format=True).format_compliance == 0.0
+    assert score_row([good], [record()], passages, "v", {"rung": "both"}).format_compliance is None
+
+
+def test_golds_override_scores_against_another_value():
+    passages = Passages("top-1", [[chunk("wiki-returns")]])
+    answer = reply("<ANSWER>: 45 days")
+    rec = record(answers=("30 days",))
+    assert score_row([answer], [rec], passages, "v", {"rung": "both"}).accuracy == 0.0
+    assert score_row([answer], [rec], passages, "v", {"rung": "both"}, golds=[["45 days"]]).accuracy == 1.0
+
+
+class Ranked:
+    """A retriever that always returns the same ranking (and records the roles it was asked for)."""
+
+    def __init__(self, chunks):
+        self.chunks, self.roles = chunks, []
+
+    def search(self, query, k=5, role=None):
+        self.roles.append(role)
+        return [Hit(c, 1.0 / (i + 1)) for i, c in enumerate(self.chunks[:k])]
+
+
+def test_retrieved_passages_are_the_top_k_for_the_role():
+    retriever = Ranked([chunk(f"d{i}") for i in range(6)])
+    got = retrieved(retriever, [record(), record()], k=3, role="customer")
+    assert [[c.doc_id for c in p] for p in got.per_question] == [["d0", "d1", "d2"]] * 2
+    assert retriever.roles == ["customer", "customer"]
+
+
+def test_probes_give_the_oracle_alone_or_distractors_alone_never_both():
+    oracle = chunk("wiki-returns", "Opened items carry a 15% restocking fee.", 1)
+    others = [chunk(f"d{i}") for i in range(8)]
+    retriever = Ranked([oracle] + others)
+    import random
+
+    only, distract = probe_passages([record()], [oracle] + others, retriever, RaftConfig(distractors=2),
+                                    random.Random(0))
+    assert only.per_question == [[oracle]]
+    assert len(distract.per_question[0]) == 3 and oracle not in distract.per_question[0]
+    assert all(c.doc_id != "wiki-returns" for c in distract.per_question[0])
