@@ -21,7 +21,8 @@ from typing import Sequence
 
 from labkit import data, evals, prompts, raft
 from labkit.generate import GenerateConfig, generate
-from labkit.ladder import ID_PATTERNS, build_course_retriever, known_corpus_ids, usage
+from labkit.ladder import (ID_PATTERNS, build_course_retriever, known_corpus_ids, stale_rate, usage,
+                           v2_update_chunks)
 from labkit.rag import cited_doc_ids
 from labkit.runtime import Profile
 from labkit.scoreboard import Row
@@ -59,11 +60,9 @@ def probe_passages(records: Sequence, chunks: Sequence, retriever, config: raft.
                    rng: random.Random) -> tuple[Passages, Passages]:
     """Oracle-only and distractor-only passages for answerable ``records`` (the paper's probes)."""
     oracle, distract = Passages("oracle only"), Passages("distractors only")
-    chunks_by_doc: dict[str, list] = {}
-    for c in chunks:
-        chunks_by_doc.setdefault(c.doc_id, []).append(c)
+    by_doc = raft.chunks_by_doc(chunks)
     for r in records:
-        example = raft.build_example(r, chunks_by_doc, retriever, config, rng, keep_oracle=False)
+        example = raft.build_example(r, by_doc, retriever, config, rng, keep_oracle=False)
         oracle.per_question.append([example.oracle] if example else [])
         distract.per_question.append(list(example.passages) if example else [])
     return oracle, distract
@@ -103,7 +102,7 @@ def raft_set(retriever, config: BothConfig) -> list:
     """The RAFT training set, drawn and built with ``random.Random(config.seed)``."""
     rng = random.Random(config.seed)
     records = raft.training_records(rng, config.raft.examples, config.raft.role)
-    chunks = [retriever.dense.chunks[i] for i in sorted(retriever.dense.chunks)]
+    chunks = retriever.dense.all_chunks()
     return raft.build_set(records, chunks, retriever, config.raft, rng)
 
 
@@ -114,40 +113,32 @@ def train_raft(model_key: str, examples: Sequence, config: BothConfig):
     return fit(model_key, [e.to_example() for e in examples], config.training)
 
 
-def update_row(model, tokenizer, retriever, base: dict, k: int, variant: str) -> tuple[Row, float | None]:
+def update_row(model, tokenizer, retriever, base: dict, k: int, variant: str) -> Row:
     """Corpus v2 lands: upsert the changed documents into ``retriever`` (both indexes), then ask every
-    ``qa_updates`` question. Returns the row (scored against v2, with the stale rate) and the seconds from
-    the upsert to the first correct answer."""
-    from labkit.chunk import chunk_documents
-    from labkit.ladder import COURSE_CHUNKING
-
+    ``qa_updates`` question. The row is scored against v2, with the stale rate, and ``update_seconds`` runs
+    from the upsert to the first correct answer."""
     questions = data.load_qa("qa_updates")
-    v2_docs = {d.doc_id: d for d in data.load_corpus("v2")}
-    changed = sorted({c.doc_id for c in data.load_changelog()})
     started = time.perf_counter()
-    retriever.upsert(chunk_documents([v2_docs[d] for d in changed], COURSE_CHUNKING,
-                                     retriever.dense.embedder.tokenizer, progress=False))
+    retriever.upsert(v2_update_chunks(retriever.dense.embedder.tokenizer))
     passages = retrieved(retriever, questions, k)
     first = None
     for i, r in enumerate(questions):  # one at a time, until the first correct answer
-        one = Passages(passages.name, [passages.per_question[i]])
-        (answer,) = answer_with(model, tokenizer, [r], one)
+        (answer,) = answer_with(model, tokenizer, [r], Passages(passages.name, [passages.per_question[i]]))
         if evals.answer_matches(raft.final_answer(answer.text), r.extra["answers_v2"]):
             first = time.perf_counter() - started
             break
     answers = answer_with(model, tokenizer, questions, passages)
     row = score_row(answers, questions, passages, variant, base, "v2", [r.extra["answers_v2"] for r in questions],
                     json_format=True)
-    row.stale_rate = evals.rate(evals.is_stale(raft.final_answer(a.text), r.extra["answers_v1"], r.extra["answers_v2"])
-                                for a, r in zip(answers, questions))
+    row.stale_rate = stale_rate([raft.final_answer(a.text) for a in answers], questions)
     row.update_seconds = first
-    return row, first
+    return row
 
 
 def probes(fitted, records: Sequence, retriever, config: BothConfig, base: dict) -> list[Row]:
     """What the RAFT model learned to do (on answerable ``records``): answer with no passages, with the
     oracle passage only, and with distractors only (seeded by ``config.seed``)."""
-    chunks = [retriever.dense.chunks[i] for i in sorted(retriever.dense.chunks)]
+    chunks = retriever.dense.all_chunks()
     oracle, distract = probe_passages(records, chunks, retriever, config.raft, random.Random(config.seed + 1))
     none = Passages("no passages", [[] for _ in records])
     rows = []
@@ -175,6 +166,6 @@ def both_rung(model, tokenizer, heldout, profile: Profile, model_name: str = "",
                      f"RAFT + hybrid top-{config.k}", base, json_format=True)
     main.train_seconds, main.adapter_mb = fitted.result.seconds, fitted.adapter_mb
     print("[ladder] rung both: corpus v2 lands: upsert the changed documents, ask the updated facts")
-    updated, _ = update_row(fitted.model, fitted.tokenizer, retriever, base, config.k,
+    updated = update_row(fitted.model, fitted.tokenizer, retriever, base, config.k,
                             f"RAFT + hybrid top-{config.k}")
     return [base_row, main, updated]

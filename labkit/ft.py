@@ -26,7 +26,7 @@ import random
 from dataclasses import dataclass, field, replace
 
 from labkit import data, evals, prompts
-from labkit.ladder import closed_book, format_replies
+from labkit.ladder import closed_book, format_replies, stale_rate
 from labkit.runtime import Profile, get_profile
 from labkit.scoreboard import Row
 from labkit.train import Example, TrainConfig
@@ -161,8 +161,7 @@ def score_fact_sets(model, tokenizer, sets: FactSets, profile: Profile) -> dict[
         records = getattr(sets, name)
         answers, scores = closed_book(model, tokenizer, records, profile)
         if name == "updates":
-            scores["stale_rate"] = evals.rate(evals.is_stale(a.text, r.extra["answers_v1"], r.extra["answers_v2"])
-                                              for a, r in zip(answers, records))
+            scores["stale_rate"] = stale_rate([a.text for a in answers], records)
         scores["answers"] = [a.text for a in answers]
         scores["prompt_tokens_mean"] = evals.mean_or_none(a.prompt_tokens for a in answers)
         scores["latency_ms_mean"] = evals.mean_or_none(a.latency_ms for a in answers)

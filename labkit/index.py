@@ -244,6 +244,10 @@ class VectorIndex:
     def __len__(self) -> int:
         return len(self.chunks)
 
+    def all_chunks(self) -> list[Chunk]:
+        """Every live chunk, in the order it was added."""
+        return [self.chunks[i] for i in sorted(self.chunks)]
+
     def search(self, query: str, k: int = 5, role: str | None = None) -> list[Hit]:
         """The ``k`` best chunks for ``query`` that ``role`` may read, best first."""
         return self.search_vector(self.embedder.embed_query(query), k, role)

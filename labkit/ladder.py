@@ -154,7 +154,7 @@ def build_course_retriever(version: str = "v1", chunking: ChunkConfig = COURSE_C
     from labkit.lexical import BM25Index, HybridConfig, HybridRetriever
 
     dense = build_course_index(version, chunking, embedder)
-    lexical = BM25Index.build([dense.chunks[i] for i in sorted(dense.chunks)], access_policy=data.ROLE_LABELS)
+    lexical = BM25Index.build(dense.all_chunks(), access_policy=data.ROLE_LABELS)
     return HybridRetriever(dense, lexical, HybridConfig(rrf_k=COURSE_FUSION))
 
 
@@ -191,25 +191,33 @@ def restricted_leaks(model, tokenizer, index, config: RagConfig) -> int:
     return leaks
 
 
+def stale_rate(texts: list[str], records: list) -> float | None:
+    """Share of answers to ``qa_updates`` records that give the v1 value and not the v2 one."""
+    return evals.rate(evals.is_stale(t, r.extra["answers_v1"], r.extra["answers_v2"]) for t, r in zip(texts, records))
+
+
+def v2_update_chunks(tokenizer, chunking: ChunkConfig = COURSE_CHUNKING) -> list:
+    """The chunks of every document the change log altered, in their v2 text (what an upsert applies)."""
+    v2_docs = {d.doc_id: d for d in data.load_corpus("v2")}
+    changed = sorted({c.doc_id for c in data.load_changelog()})
+    return chunk_documents([v2_docs[d] for d in changed], chunking, tokenizer, progress=False)
+
+
 def update_scenario(model, tokenizer, index, config: RagConfig, base: dict, chunking: ChunkConfig,
                     role: str = "admin") -> list[Row]:
     """Corpus v2 has landed: ask qa_updates against the stale v1 index, then upsert only the changed
     documents and ask again. ``update_seconds`` runs from the update call to the first correct answer."""
     questions = data.load_qa("qa_updates")
-    v2_docs = {d.doc_id: d for d in data.load_corpus("v2")}
-    changed = sorted({c.doc_id for c in data.load_changelog()})
 
     def stale_row(variant: str, update_seconds: float | None = None) -> Row:
         row, answers = rag_row(model, tokenizer, index, questions, config, role, base, variant, version="v2")
-        row.stale_rate = evals.rate(evals.is_stale(a.text, r.extra["answers_v1"], r.extra["answers_v2"])
-                                    for a, r in zip(answers, questions))
+        row.stale_rate = stale_rate([a.text for a in answers], questions)
         row.update_seconds = update_seconds
         return row
 
     before = stale_row("stale-index")
     started = time.perf_counter()
-    chunks = chunk_documents([v2_docs[d] for d in changed], chunking, index.embedder.tokenizer, progress=False)
-    index.upsert(chunks)
+    index.upsert(v2_update_chunks(index.embedder.tokenizer, chunking))
     update_seconds = None
     for r in questions:  # one at a time, until the first correct answer
         (answer,) = answer_questions([r.question], index, model, tokenizer, role, config)

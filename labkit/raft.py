@@ -77,6 +77,11 @@ class RaftExample:
         """The prompt: the same RAG prompt the base model gets (labkit.prompts.rag_messages)."""
         return prompts.rag_messages(self.question, [(c.doc_id, c.searchable_text) for c in self.passages])
 
+    @property
+    def passage(self) -> int | None:
+        """The oracle's 1-based position among the passages (None when it was left out)."""
+        return self.passages.index(self.oracle) + 1 if self.has_oracle else None
+
     def to_example(self) -> Example:
         return Example(self.messages(), self.target)
 
@@ -173,6 +178,14 @@ def cited_passage(reply: str) -> list[int]:
     return found or [int(n) for n in re.findall(r"\[(\d+)\]", reply)]
 
 
+def chunks_by_doc(chunks: Sequence[Chunk]) -> dict[str, list[Chunk]]:
+    """The chunks grouped by document id, each group in the given order."""
+    grouped: dict[str, list[Chunk]] = {}
+    for c in chunks:
+        grouped.setdefault(c.doc_id, []).append(c)
+    return grouped
+
+
 def oracle_chunk(record, chunks_by_doc: dict[str, list[Chunk]]) -> Chunk | None:
     """The chunk of a gold document that holds a gold answer on the line closest to the question
     (None if no chunk holds it). A date that is also a page's effective date, say, picks the table row
@@ -261,10 +274,8 @@ def build_set(records: Sequence, chunks: Sequence[Chunk], retriever, config: Raf
     """RAFT examples for ``records`` from the corpus ``chunks``, with distractors mined by ``retriever``
     (anything with ``search(query, k, role)``, e.g. :func:`labkit.ladder.build_course_retriever`)."""
     rng = rng or random.Random(0)
-    chunks_by_doc: dict[str, list[Chunk]] = {}
-    for c in chunks:
-        chunks_by_doc.setdefault(c.doc_id, []).append(c)
-    built = [build_example(r, chunks_by_doc, retriever, config, rng) for r in records]
+    by_doc = chunks_by_doc(chunks)
+    built = [build_example(r, by_doc, retriever, config, rng) for r in records]
     return [e for e in built if e is not None]
 
 
@@ -282,8 +293,7 @@ def to_reference_record(example: RaftExample, index: int) -> dict:
         "question": example.question,
         "context": {"title": [[c.doc_id for c in example.passages]], "sentences": [texts]},
         "oracle_context": example.oracle.searchable_text,
-        "cot_answer": text_target(example.quote, (list(example.passages).index(example.oracle) + 1
-                                                  if example.has_oracle else None), example.answer),
+        "cot_answer": text_target(example.quote, example.passage, example.answer),
         "instruction": "".join(f"<DOCUMENT>{t}</DOCUMENT>\n" for t in texts) + example.question,
     }
 

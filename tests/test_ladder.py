@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from labkit import ladder, runtime
+from labkit import data, ladder, runtime
 from labkit.scoreboard import load_scoreboard
 
 
@@ -44,3 +44,20 @@ def test_prompt_rung_writes_scoreboard_and_plot(tmp_path, tiny_profile):
     assert (tmp_path / "ladder.png").stat().st_size > 10_000
     saved = json.loads((tmp_path / "scoreboard.json").read_text())["rows"]
     assert saved[0]["profile"] == "ci" and saved[0]["seed"] == 0
+
+
+def test_the_v2_update_chunks_hold_every_changed_document_in_its_v2_text():
+    changed = {c.doc_id for c in data.load_changelog()}
+    chunks = ladder.v2_update_chunks(str.split)
+    assert {c.doc_id for c in chunks} == changed
+    v2 = {d.doc_id: d.text for d in data.load_corpus("v2")}
+    v1 = {d.doc_id: d.text for d in data.load_corpus("v1")}
+    assert all(c.text in v2[c.doc_id] for c in chunks)
+    assert any(c.text not in v1[c.doc_id] for c in chunks), "at least one chunk must carry a changed value"
+
+
+def test_stale_rate_counts_the_old_value_only_when_the_new_one_is_absent():
+    records = data.load_qa("qa_updates")[:2]
+    old, new = records[0].extra["answers_v1"][0], records[0].extra["answers_v2"][0]
+    assert ladder.stale_rate([f"It is {old}.", f"It is {records[1].extra['answers_v2'][0]}."], records) == 0.5
+    assert ladder.stale_rate([f"{old}, now {new}", "no idea"], records) == 0.0
