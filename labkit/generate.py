@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from labkit.constrain import JsonGuard
 from labkit.prompts import chat_messages
 from labkit.runtime import progress_off
 
@@ -26,6 +27,8 @@ class GenerateConfig:
     do_sample: bool = False
     temperature: float = 0.7
     progress: bool = True
+    json_only: bool = False  # constrained decoding: the reply can only be one JSON object (labkit.constrain)
+    json_schema: dict | None = None  # ... that also follows this schema's simple rules (implies json_only)
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ def generate(model, tokenizer, conversations: list[list[dict]], config: Generate
     """
     import torch
     from tqdm.auto import tqdm
+    from transformers import LogitsProcessorList
 
     tokenizer.padding_side = "left"
     answers: list[Answer] = []
@@ -61,12 +65,16 @@ def generate(model, tokenizer, conversations: list[list[dict]], config: Generate
         enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         if config.do_sample and seed is not None:
             torch.manual_seed(seed + start)
+        guard = []
+        if config.json_only or config.json_schema:
+            guard = [JsonGuard(tokenizer, enc["input_ids"].shape[1], keep=20 if config.do_sample else 1,
+                               schema=config.json_schema)]
         began = time.perf_counter()
         with torch.inference_mode():
             out = model.generate(
                 **enc, max_new_tokens=config.max_new_tokens, do_sample=config.do_sample,
                 temperature=config.temperature if config.do_sample else None, top_p=None, top_k=None,
-                pad_token_id=tokenizer.pad_token_id)
+                pad_token_id=tokenizer.pad_token_id, logits_processor=LogitsProcessorList(guard))
         per_answer_ms = (time.perf_counter() - began) * 1000 / len(batch)
         new_tokens = out[:, enc["input_ids"].shape[1]:]
         for row, mask in zip(new_tokens, enc["attention_mask"]):
