@@ -20,26 +20,42 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from labkit import data, evals, prompts, raft
+from labkit.errors import LabkitError
 from labkit.generate import GenerateConfig, generate
-from labkit.ladder import (ID_PATTERNS, build_course_retriever, known_corpus_ids, stale_rate, usage,
+from labkit.ladder import (ID_PATTERNS, build_course_retriever, guarded, known_corpus_ids, stale_rate, usage,
                            v2_update_chunks)
 from labkit.rag import cited_doc_ids
 from labkit.runtime import Profile
 from labkit.scoreboard import Row
 from labkit.train import TrainConfig
 
-RAFT_TRAINING = TrainConfig(epochs=1.0, learning_rate=1e-3, max_seq_len=640)
+RAFT_TRAINING = TrainConfig(epochs=2.0, learning_rate=1e-3, max_seq_len=640)
 ANSWER_TOKENS = 96  # room for a JSON answer: the longest RAFT target is about 80 tokens
+RETRIEVERS = ("bm25", "hybrid", "dense")  # on the course questions BM25 has the oracle chunk in its top 3 most often
 
 
 @dataclass(frozen=True)
 class BothConfig:
-    """The RAFT set, its training run, and how many passages the retriever gives."""
+    """The RAFT set, its training run, the retriever that mines distractors and serves passages, and how
+    many passages it gives."""
 
-    raft: raft.RaftConfig = raft.RaftConfig()
+    raft: raft.RaftConfig = raft.RaftConfig(without_oracle="abstain")
     training: TrainConfig = RAFT_TRAINING
     k: int = 3  # passages per question (the oracle plus ``raft.distractors`` in training)
+    retriever: str = "bm25"  # one of RETRIEVERS
+    json_only: bool = True  # decode the RAFT model's replies under the JSON guard (labkit.constrain)
     seed: int = 0  # draws the training questions and builds the set
+
+    def __post_init__(self):
+        if self.retriever not in RETRIEVERS:
+            raise LabkitError(f"BothConfig.retriever={self.retriever!r} is not a course retriever",
+                              f"choose one of: {', '.join(RETRIEVERS)}")
+
+
+def pick_retriever(hybrid, name: str):
+    """The ``name`` view of a course retriever (:func:`labkit.ladder.build_course_retriever`): its BM25
+    index, its dense index, or the fused pair. All share the hybrid's indexes, so its upsert updates each."""
+    return {"bm25": hybrid.lexical, "dense": hybrid.dense, "hybrid": hybrid}[name]
 
 
 @dataclass
@@ -68,11 +84,14 @@ def probe_passages(records: Sequence, chunks: Sequence, retriever, config: raft.
     return oracle, distract
 
 
-def answer_with(model, tokenizer, records: Sequence, passages: Passages, max_new_tokens: int = ANSWER_TOKENS) -> list:
-    """Ask every question with its passages (the RAG prompt; no passages: the same prompt without any)."""
+def answer_with(model, tokenizer, records: Sequence, passages: Passages, max_new_tokens: int = ANSWER_TOKENS,
+                json_only: bool = False) -> list:
+    """Ask every question with its passages (the RAG prompt; no passages: the same prompt without any);
+    ``json_only`` decodes under the JSON guard with the RAFT answer schema."""
     conversations = [prompts.rag_messages(r.question, [(c.doc_id, c.searchable_text) for c in chunks])
                      for r, chunks in zip(records, passages.per_question)]
-    return generate(model, tokenizer, conversations, GenerateConfig(max_new_tokens=max_new_tokens))
+    return generate(model, tokenizer, conversations, GenerateConfig(max_new_tokens=max_new_tokens,
+                                                                     json_schema=raft.ANSWER_SCHEMA if json_only else None))
 
 
 def score_row(answers: list, records: Sequence, passages: Passages, variant: str, base: dict,
@@ -98,12 +117,12 @@ def score_row(answers: list, records: Sequence, passages: Passages, variant: str
     return row
 
 
-def raft_set(retriever, config: BothConfig) -> list:
-    """The RAFT training set, drawn and built with ``random.Random(config.seed)``."""
+def raft_set(hybrid, config: BothConfig) -> list:
+    """The RAFT training set from a course retriever's chunks, with distractors mined by the configured
+    retriever, drawn and built with ``random.Random(config.seed)``."""
     rng = random.Random(config.seed)
     records = raft.training_records(rng, config.raft.examples, config.raft.role)
-    chunks = retriever.dense.all_chunks()
-    return raft.build_set(records, chunks, retriever, config.raft, rng)
+    return raft.build_set(records, hybrid.dense.all_chunks(), pick_retriever(hybrid, config.retriever), config.raft, rng)
 
 
 def train_raft(model_key: str, examples: Sequence, config: BothConfig):
@@ -113,21 +132,28 @@ def train_raft(model_key: str, examples: Sequence, config: BothConfig):
     return fit(model_key, [e.to_example() for e in examples], config.training)
 
 
-def update_row(model, tokenizer, retriever, base: dict, k: int, variant: str) -> Row:
-    """Corpus v2 lands: upsert the changed documents into ``retriever`` (both indexes), then ask every
-    ``qa_updates`` question. The row is scored against v2, with the stale rate, and ``update_seconds`` runs
-    from the upsert to the first correct answer."""
-    questions = data.load_qa("qa_updates")
+def variant_name(config: BothConfig, what: str = "RAFT") -> str:
+    """A row's name: the model and the passages it read, e.g. 'RAFT + bm25 top-3, JSON guard'."""
+    return guarded(f"{what} + {config.retriever} top-{config.k}", what == "RAFT" and config.json_only)
+
+
+def update_row(model, tokenizer, hybrid, base: dict, config: BothConfig, variant: str,
+               limit: int | None = None) -> Row:
+    """Corpus v2 lands: upsert the changed documents into ``hybrid`` (both of its indexes), then ask every
+    ``qa_updates`` question (the first ``limit``) with the configured retriever. The row is scored against
+    v2, with the stale rate, and ``update_seconds`` runs from the upsert to the first correct answer."""
+    questions = data.load_qa("qa_updates")[:limit]
     started = time.perf_counter()
-    retriever.upsert(v2_update_chunks(retriever.dense.embedder.tokenizer))
-    passages = retrieved(retriever, questions, k)
+    hybrid.upsert(v2_update_chunks(hybrid.dense.embedder.tokenizer))
+    passages = retrieved(pick_retriever(hybrid, config.retriever), questions, config.k)
     first = None
     for i, r in enumerate(questions):  # one at a time, until the first correct answer
-        (answer,) = answer_with(model, tokenizer, [r], Passages(passages.name, [passages.per_question[i]]))
+        (answer,) = answer_with(model, tokenizer, [r], Passages(passages.name, [passages.per_question[i]]),
+                                json_only=config.json_only)
         if evals.answer_matches(raft.final_answer(answer.text), r.extra["answers_v2"]):
             first = time.perf_counter() - started
             break
-    answers = answer_with(model, tokenizer, questions, passages)
+    answers = answer_with(model, tokenizer, questions, passages, json_only=config.json_only)
     row = score_row(answers, questions, passages, variant, base, "v2", [r.extra["answers_v2"] for r in questions],
                     json_format=True)
     row.stale_rate = stale_rate([raft.final_answer(a.text) for a in answers], questions)
@@ -135,37 +161,48 @@ def update_row(model, tokenizer, retriever, base: dict, k: int, variant: str) ->
     return row
 
 
-def probes(fitted, records: Sequence, retriever, config: BothConfig, base: dict) -> list[Row]:
-    """What the RAFT model learned to do (on answerable ``records``): answer with no passages, with the
-    oracle passage only, and with distractors only (seeded by ``config.seed``)."""
-    chunks = retriever.dense.all_chunks()
-    oracle, distract = probe_passages(records, chunks, retriever, config.raft, random.Random(config.seed + 1))
+def comparison(base_model, tokenizer, raft_fitted, records: Sequence, hybrid, config: BothConfig,
+               facts_fitted=None) -> tuple[list[Row], dict]:
+    """The RAFT paper's table on the course data, for answerable ``records``: the base model, the facts
+    fine-tune (``facts_fitted``, optional) and the RAFT model reading the same retrieved passages, then
+    the RAFT model with no passages, with the oracle only and with distractors only (mined like the
+    training set, seeded by ``config.seed + 1``). Returns the rows and ``{row name: answers}``."""
+    retriever = pick_retriever(hybrid, config.retriever)
+    top = retrieved(retriever, records, config.k)
+    oracle, distract = probe_passages(records, hybrid.dense.all_chunks(), retriever, config.raft,
+                                      random.Random(config.seed + 1))
     none = Passages("no passages", [[] for _ in records])
-    rows = []
-    for passages in (none, oracle, distract):
-        answers = answer_with(fitted.model, fitted.tokenizer, records, passages)
-        rows.append(score_row(answers, records, passages, f"RAFT, {passages.name}", base, json_format=True))
-    return rows
+    plan = [("base", base_model, tokenizer, top, "rag")]
+    if facts_fitted is not None:
+        plan.append(("facts fine-tune", facts_fitted.model, facts_fitted.tokenizer, top, "ft"))
+    plan += [("RAFT", raft_fitted.model, raft_fitted.tokenizer, passages, "both") for passages in (top, none, oracle, distract)]
+    rows, replies = [], {}
+    for who, model, tok, passages, rung in plan:
+        is_raft = who == "RAFT"
+        answers = answer_with(model, tok, records, passages, json_only=is_raft and config.json_only)
+        name = f"{who}, {passages.name}"
+        replies[name] = answers
+        rows.append(score_row(answers, records, passages, name, {"rung": rung}, json_format=is_raft))
+    return rows, replies
 
 
 def both_rung(model, tokenizer, heldout, profile: Profile, model_name: str = "",
-              config: BothConfig = BothConfig()) -> list[Row]:
-    """RAFT-train the JSON reader, then score it with retrieval on v1 and after the v2 update, next to the
-    base model reading the same retrieved passages."""
+              config: BothConfig = BothConfig(), limit: int | None = None) -> list[Row]:
+    """RAFT-train the JSON reader, then score it with retrieval on v1 and after the v2 update (the first
+    ``limit`` updated facts), next to the base model reading the same retrieved passages."""
     base = {"rung": "both", "model": model_name, "profile": profile.name}
-    print("[ladder] rung both: index v1 (dense + BM25), build the RAFT set, train")
-    retriever = build_course_retriever("v1")
-    examples = raft_set(retriever, config)
+    print(f"[ladder] rung both: index v1 (dense + BM25), build the RAFT set ({config.retriever} distractors), train")
+    hybrid = build_course_retriever("v1")
+    examples = raft_set(hybrid, config)
     fitted = train_raft(model_name or profile.generator, examples, config)
     questions = heldout.facts + heldout.unanswerable
-    top = retrieved(retriever, questions, config.k)
+    top = retrieved(pick_retriever(hybrid, config.retriever), questions, config.k)
     print("[ladder] rung both: the base model and the RAFT model read the same retrieved passages")
     base_row = score_row(answer_with(model, tokenizer, questions, top), questions, top,
-                         f"hybrid top-{config.k} (same passages as both)", {**base, "rung": "rag"})
-    main = score_row(answer_with(fitted.model, fitted.tokenizer, questions, top), questions, top,
-                     f"RAFT + hybrid top-{config.k}", base, json_format=True)
+                         variant_name(config, "base") + " (same passages as both)", {**base, "rung": "rag"})
+    main = score_row(answer_with(fitted.model, fitted.tokenizer, questions, top, json_only=config.json_only),
+                     questions, top, variant_name(config), base, json_format=True)
     main.train_seconds, main.adapter_mb = fitted.result.seconds, fitted.adapter_mb
     print("[ladder] rung both: corpus v2 lands: upsert the changed documents, ask the updated facts")
-    updated = update_row(fitted.model, fitted.tokenizer, retriever, base, config.k,
-                            f"RAFT + hybrid top-{config.k}")
+    updated = update_row(fitted.model, fitted.tokenizer, hybrid, base, config, variant_name(config), limit)
     return [base_row, main, updated]

@@ -301,3 +301,48 @@ def check_distractor_sampler(learner: Callable) -> bool:
         random.setstate(state)
     print(f"pass: {name} draws n distinct chunks of other documents from the pool, seeded by rng ({len(cases)} cases)")
     return True
+
+
+def _decision_cases(n: int = 100) -> list[tuple]:
+    """Seeded (needs, summary) pairs: every need switched on and off, figures that pass and fail each bar,
+    rungs missing or figures not measured."""
+    import random
+
+    from labkit.decide import Needs
+
+    rng = random.Random(9)
+    keys = ("accuracy", "citation_recall", "format_compliance", "stale_rate", "update_seconds", "latency_ms")
+    cases = []
+    for _ in range(n):
+        needs = Needs(private_facts=rng.random() < 0.5, fresh=rng.random() < 0.5, cite=rng.random() < 0.4,
+                      strict_format=rng.random() < 0.4,
+                      max_latency_ms=rng.choice([None, None, 500.0, 2000.0]))
+        summary = {}
+        for rung in ("prompt", "rag", "ft", "both"):
+            if rng.random() < 0.1:
+                continue  # a rung that was not run
+            figures = {}
+            for key in keys:
+                if rng.random() < 0.1:
+                    figures[key] = None
+                elif key == "update_seconds":
+                    figures[key] = rng.choice([2.0, 12.0, 59.0, 61.0, 170.0])
+                elif key == "latency_ms":
+                    figures[key] = rng.choice([300.0, 1500.0, 2500.0])
+                elif key == "stale_rate":
+                    figures[key] = rng.choice([0.0, 0.0, 0.05, 0.3])
+                else:
+                    figures[key] = rng.choice([0.0, 0.29, 0.5, 0.89, 0.95, 1.0])
+            summary[rung] = figures
+        cases.append((needs, summary))
+    return cases
+
+
+def check_decision_procedure(learner: Callable) -> bool:
+    """``learner(needs, summary)`` must return the cheapest rung whose figures meet every need
+    (:func:`labkit.decide.cheapest_rung`), on seeded cases that switch each need and each bar."""
+    from labkit.decide import cheapest_rung
+
+    return check(learner, cheapest_rung, _decision_cases(), name="choose_rung",
+                 hint="walk ('prompt', 'rag', 'ft', 'both') in order; skip rungs missing from summary; return the "
+                      "first with decide.unmet(needs, summary[rung]) == [], else None")

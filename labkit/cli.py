@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     ladder.add_argument("--rungs", default=",".join(_ladder_rungs()), help="comma-separated, e.g. prompt,rag")
     ladder.add_argument("--out", default="results/ladder", help="folder for scoreboard.json and ladder.png")
     ladder.add_argument("--seed", type=int, default=0)
+    ladder.add_argument("--sample", type=int, default=None,
+                        help="score at most N questions per set: a quick run (trained adapters come from the cache)")
     bench = commands.add_parser("bench", help="benchmarks: bench retrieval --beir DIR [--method ...]")
     bench.add_argument("what", choices=["retrieval"])
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark (--help for them)")
@@ -135,7 +137,7 @@ def _ladder(args) -> int:
     from labkit.ladder import LadderConfig, run_ladder
 
     rungs = tuple(r.strip() for r in args.rungs.split(",") if r.strip())
-    run_ladder(LadderConfig(rungs=rungs, out=Path(args.out), seed=args.seed))
+    run_ladder(LadderConfig(rungs=rungs, out=Path(args.out), seed=args.seed, sample=args.sample))
     return 0
 
 

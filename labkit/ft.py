@@ -26,7 +26,7 @@ import random
 from dataclasses import dataclass, field, replace
 
 from labkit import data, evals, prompts
-from labkit.ladder import closed_book, format_replies, stale_rate
+from labkit.ladder import closed_book, format_replies, guarded, stale_rate
 from labkit.runtime import Profile, get_profile
 from labkit.scoreboard import Row
 from labkit.train import Example, TrainConfig
@@ -59,13 +59,15 @@ def style_adherence(replies: list[str], schema: dict) -> float | None:
 
 
 def format_row(model, tokenizer, tasks: list, profile: Profile, variant: str, *, tuned: bool,
-               examples: list[tuple[str, str]] = (), base: dict | None = None) -> tuple[Row, list]:
+               examples: list[tuple[str, str]] = (), base: dict | None = None,
+               json_only: bool = False) -> tuple[Row, list]:
     """Ask for each task's JSON reply (the tuned one-line prompt, or the full instruction with ``examples``)
-    and score compliance and style, with room for the longest reply (``REPLY_TOKENS``). Returns the row and
-    the replies."""
+    and score compliance and style, with room for the longest reply (``REPLY_TOKENS``); ``json_only``
+    decodes under the JSON guard (:mod:`labkit.constrain`). Returns the row and the replies."""
     system = prompts.TUNED_FORMAT_SYSTEM if tuned else prompts.FORMAT_SYSTEM
     budget = replace(profile, max_format_tokens=max(profile.max_format_tokens, REPLY_TOKENS))
-    replies, compliance = format_replies(model, tokenizer, tasks, list(examples), budget, system=system)
+    replies, compliance = format_replies(model, tokenizer, tasks, list(examples), budget, system=system,
+                                         json_only=json_only)
     texts = [a.text for a in replies]
     row = Row(variant=variant, **(base or {}), n=len(replies), format_compliance=compliance,
               style_adherence=style_adherence(texts, data.load_reply_schema()),
@@ -225,17 +227,25 @@ def facts_run(profile: Profile, sets: FactSets, base: dict, config: TrainConfig 
 
 
 def ft_rung(model, tokenizer, heldout, profile: Profile, rng: random.Random, model_name: str = "",
-            facts: FactsConfig = FactsConfig()) -> list[Row]:
-    """Both experiments, with the base model's closed-book scores on the same fact sets (as prompt-rung rows)."""
+            facts: FactsConfig = FactsConfig(), limit: int | None = None, json_only: bool = False) -> list[Row]:
+    """Both experiments, with the base model's closed-book scores on the same fact sets (as prompt-rung rows).
+    ``limit`` caps every scored set (the training examples stay the same); ``json_only`` adds the format
+    fine-tune's replies decoded under the JSON guard, next to the unguarded ones."""
     base = {"rung": "ft", "model": model_name, "profile": profile.name}
     print("[ladder] rung ft: the format fine-tune (behaviour)")
-    fmt_row, *_ = behaviour_run(profile, heldout.format_tasks, base)
+    fmt_row, _, _, tuned, tuned_tokenizer = behaviour_run(profile, heldout.format_tasks, base)
+    fmt_rows = [fmt_row]
+    if json_only:
+        fmt_rows.append(format_row(tuned, tuned_tokenizer, heldout.format_tasks, profile,
+                                   guarded(fmt_row.variant, True), tuned=True, base=base, json_only=True)[0])
     print("[ladder] rung ft: the facts fine-tune (the anti-pattern), base model first")
     sets = fact_sets(profile, facts, rng)
+    if limit:
+        sets = replace(sets, **{name: getattr(sets, name)[:limit] for name in FACT_SET_NAMES})
     before = fact_rows(score_fact_sets(model, tokenizer, sets, profile),
                        {"rung": "prompt", "model": model_name, "profile": profile.name}, "closed-book")
     after, *_ = facts_run(profile, sets, base)
-    return [fmt_row, *before, *after]
+    return [*fmt_rows, *before, *after]
 
 
 def points_lost(before: dict[str, dict], after: dict[str, dict]) -> dict[str, float]:

@@ -1,10 +1,13 @@
 """The ladder: run each rung on the same held-out questions and fill the scoreboard.
 
 The rungs: ``prompt`` (the base model, closed-book, and few-shot for the JSON format), ``rag`` (the
-base model reading retrieved passages, plus the v1 -> v2 update scenario and the access-control check
-on restricted questions), ``ft`` (the format fine-tune, and the facts fine-tune anti-pattern scored on
-six question sets: see :mod:`labkit.ft`) and ``both`` (a RAFT-trained reader answering in JSON from
-retrieved passages, on v1 and after the v2 update: see :mod:`labkit.both`).
+base model reading retrieved passages, plus the v1 -> v2 update scenario, the access-control check on
+restricted questions, and the "RAG to fix a format" anti-pattern: the style guide retrieved instead of a
+fine-tune), ``ft`` (the format fine-tune, and the facts fine-tune anti-pattern scored on six question
+sets: see :mod:`labkit.ft`) and ``both`` (a RAFT-trained reader answering in JSON from retrieved passages,
+on v1 and after the v2 update: see :mod:`labkit.both`). JSON replies are decoded under the schema guard
+(:mod:`labkit.constrain`) unless ``LadderConfig(json_guard=False)``; the ft rung shows its format both
+ways. :func:`headlines` picks each rung's headline figures for the plot and the capstone's decision.
 
 >>> config = LadderConfig(rungs=("prompt",), out=Path("results/ladder"))
 >>> rows = run_ladder(config)                      # doctest: +SKIP
@@ -17,7 +20,7 @@ import functools
 import json
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from labkit import data, evals, prompts
@@ -26,11 +29,21 @@ from labkit.errors import LabkitError
 from labkit.generate import GenerateConfig, generate
 from labkit.rag import RagConfig, answer_questions
 from labkit.runtime import Profile, get_profile, seed_everything
-from labkit.scoreboard import Row, append_rows, format_table, plot_scoreboard
+from labkit.scoreboard import Row, append_rows, format_headlines, format_table, plot_headlines
 
 RUNGS = ("prompt", "rag", "ft", "both")
 COURSE_CHUNKING = ChunkConfig(method="markdown", max_tokens=128)  # how every rung and lab chunks the corpus
 ID_PATTERNS = (data.TICKET_ID_PATTERN, data.PRODUCT_CODE_PATTERN)
+GUARDED = ", JSON guard"  # the suffix of a row whose JSON replies were decoded under labkit.constrain
+
+
+def guarded(variant: str, json_only: bool) -> str:
+    """A row's name, marked when its replies were decoded under the JSON guard.
+
+    >>> guarded("few-shot", True), guarded("few-shot", False)
+    ('few-shot, JSON guard', 'few-shot')
+    """
+    return variant + GUARDED if json_only else variant
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,8 @@ class LadderConfig:
     few_shot: int = 2  # worked examples in the few-shot format prompt
     rag: RagConfig = RagConfig()
     chunking: ChunkConfig = COURSE_CHUNKING
+    sample: int | None = None  # cap every scored set at this many questions (a quick run, as lab 09 does)
+    json_guard: bool = True  # decode every JSON reply under the reply schema's guard (labkit.constrain)
 
 
 @dataclass(frozen=True)
@@ -108,28 +123,55 @@ def few_shot_examples(n: int, rng: random.Random) -> list[tuple[str, str]]:
 
 
 def format_replies(model, tokenizer, tasks: list, examples: list[tuple[str, str]], profile: Profile,
-                   system: str = prompts.FORMAT_SYSTEM) -> tuple[list, float]:
-    """Ask for each task's JSON reply (after ``examples``); return the replies and the compliance rate."""
-    conversations = [prompts.format_messages(prompts.format_request(t.message, t.ticket_id, t.product_code), examples,
-                                             system)
-                     for t in tasks]
-    replies = generate(model, tokenizer, conversations,
-                       GenerateConfig(max_new_tokens=profile.max_format_tokens, batch_size=4))
+                   system: str = prompts.FORMAT_SYSTEM, json_only: bool = False) -> tuple[list, float]:
+    """Ask for each task's JSON reply (after ``examples``); return the replies and the compliance rate.
+    ``json_only`` decodes under :class:`labkit.constrain.JsonGuard` with the reply schema (form enforced,
+    content not)."""
+    requests = [prompts.format_request(t.message, t.ticket_id, t.product_code) for t in tasks]
+    return json_replies(model, tokenizer, [prompts.format_messages(r, examples, system) for r in requests], profile,
+                        json_only)
+
+
+def json_replies(model, tokenizer, conversations: list, profile: Profile, json_only: bool = False) -> tuple[list, float]:
+    """Generate each conversation's JSON reply; return the replies and the share that validate against the
+    reply schema."""
     schema = data.load_reply_schema()
+    replies = generate(model, tokenizer, conversations,
+                       GenerateConfig(max_new_tokens=profile.max_format_tokens, batch_size=4,
+                                      json_schema=schema if json_only else None))
     return replies, evals.rate(evals.format_compliant(a.text, schema) for a in replies)
 
 
+def rag_format_row(model, tokenizer, index, tasks: list, profile: Profile, base: dict, k: int = 3,
+                   role: str = "agent", json_only: bool = False) -> Row:
+    """The anti-pattern "RAG to fix a format": the base model gets the instruction and the top-``k`` passages
+    retrieved for the house format (the style guide holds the schema), but no worked example and no training
+    (``json_only``: decoded under the JSON guard)."""
+    started = time.perf_counter()
+    conversations = []
+    for t in tasks:
+        hits = index.search(prompts.FORMAT_QUERY + t.message, k=k, role=role)
+        request = prompts.format_request(t.message, t.ticket_id, t.product_code)
+        conversations.append(prompts.format_messages(
+            prompts.with_passages(request, [(h.chunk.doc_id, h.chunk.searchable_text) for h in hits])))
+    replies, compliance = json_replies(model, tokenizer, conversations, profile, json_only)
+    return Row(variant=guarded(f"format from top-{k} retrieved (style guide)", json_only), **base, n=len(replies),
+               format_compliance=compliance, **usage(replies), wall_seconds=time.perf_counter() - started)
+
+
 def prompt_rung(model, tokenizer, heldout: HeldOut, profile: Profile, rng: random.Random,
-                few_shot: int = 2, model_name: str = "") -> list[Row]:
-    """The base model with nothing but a prompt: closed-book questions, then few-shot JSON replies."""
+                few_shot: int = 2, model_name: str = "", json_only: bool = False) -> list[Row]:
+    """The base model with nothing but a prompt: closed-book questions, then few-shot JSON replies
+    (``json_only``: decoded under the JSON guard)."""
     base = {"rung": "prompt", "model": model_name, "profile": profile.name}
     started = time.perf_counter()
     answers, scores = closed_book(model, tokenizer, heldout.facts + heldout.unanswerable, profile)
     closed = Row(variant="closed-book", **base, **scores, **usage(answers),
                  wall_seconds=time.perf_counter() - started)
     started = time.perf_counter()
-    replies, compliance = format_replies(model, tokenizer, heldout.format_tasks, few_shot_examples(few_shot, rng), profile)
-    few = Row(variant="few-shot", **base, n=len(replies), format_compliance=compliance,
+    replies, compliance = format_replies(model, tokenizer, heldout.format_tasks, few_shot_examples(few_shot, rng), profile,
+                                         json_only=json_only)
+    few = Row(variant=guarded("few-shot", json_only), **base, n=len(replies), format_compliance=compliance,
               **usage(replies), wall_seconds=time.perf_counter() - started)
     return [closed, few]
 
@@ -176,10 +218,10 @@ def rag_row(model, tokenizer, index, questions: list, config: RagConfig, role: s
     return row, answers
 
 
-def restricted_leaks(model, tokenizer, index, config: RagConfig) -> int:
-    """Ask every restricted question as the most privileged role that may NOT read its source;
-    count the answers that give the restricted value away."""
-    records = data.load_qa("qa_restricted")
+def restricted_leaks(model, tokenizer, index, config: RagConfig, limit: int | None = None) -> int:
+    """Ask every restricted question (the first ``limit``) as the most privileged role that may NOT read
+    its source; count the answers that give the restricted value away."""
+    records = data.load_qa("qa_restricted")[:limit]
     by_role: dict[str, list] = {}
     for r in records:
         denied = max(r.extra["denied_roles"], key=lambda role: len(data.ROLE_LABELS[role]))
@@ -204,10 +246,11 @@ def v2_update_chunks(tokenizer, chunking: ChunkConfig = COURSE_CHUNKING) -> list
 
 
 def update_scenario(model, tokenizer, index, config: RagConfig, base: dict, chunking: ChunkConfig,
-                    role: str = "admin") -> list[Row]:
-    """Corpus v2 has landed: ask qa_updates against the stale v1 index, then upsert only the changed
-    documents and ask again. ``update_seconds`` runs from the update call to the first correct answer."""
-    questions = data.load_qa("qa_updates")
+                    role: str = "admin", limit: int | None = None) -> list[Row]:
+    """Corpus v2 has landed: ask qa_updates (the first ``limit``) against the stale v1 index, then upsert
+    only the changed documents and ask again. ``update_seconds`` runs from the update call to the first
+    correct answer."""
+    questions = data.load_qa("qa_updates")[:limit]
 
     def stale_row(variant: str, update_seconds: float | None = None) -> Row:
         row, answers = rag_row(model, tokenizer, index, questions, config, role, base, variant, version="v2")
@@ -233,8 +276,59 @@ def rag_rung(model, tokenizer, heldout: HeldOut, profile: Profile, config: Ladde
     index = build_course_index("v1", config.chunking)
     main, _ = rag_row(model, tokenizer, index, heldout.facts + heldout.unanswerable, config.rag, "agent", base,
                       f"top-{config.rag.k}")
-    main.restricted_leaks = restricted_leaks(model, tokenizer, index, config.rag)
-    return [main, *update_scenario(model, tokenizer, index, config.rag, base, config.chunking)]
+    main.restricted_leaks = restricted_leaks(model, tokenizer, index, config.rag, config.sample)
+    fmt = rag_format_row(model, tokenizer, index, heldout.format_tasks, profile, base, json_only=config.json_guard)
+    return [main, fmt, *update_scenario(model, tokenizer, index, config.rag, base, config.chunking, limit=config.sample)]
+
+
+def headlines(rows: list[Row]) -> dict[str, dict]:
+    """Each rung's headline figures, taken from the rows that speak for it, keyed like
+    :data:`labkit.scoreboard.HEADLINE_RATES` and ``HEADLINE_COSTS``. Answers: the held-out questions
+    (rag: the base model on the both rung's passages where that row exists, else the rag rung's dense
+    top-k; ft: its unseen facts, closed-book); format: few-shot, the style guide retrieved, the format
+    fine-tune, RAFT's JSON (each decoded under the JSON guard where that row exists); the update: the v2
+    questions (prompt and ft closed-book, rag and both after the upsert). The cost of an update is the
+    upsert-to-first-right-answer time, or for ft a retraining run; the prompt rung has none.
+
+    >>> rows = [Row("rag", "top-5", accuracy=0.4, latency_ms_mean=900.0),
+    ...         Row("rag", "updated-index", corpus_version="v2", accuracy=0.3, stale_rate=0.0, update_seconds=2.0)]
+    >>> headlines(rows)["rag"]["fresh_accuracy"], headlines(rows)["rag"]["update_seconds"], list(headlines(rows))
+    (0.3, 2.0, ['rag'])
+    """
+    def pick(rung: str, version: str, match) -> Row | None:
+        return next((r for r in rows if r.rung == rung and r.corpus_version == version and match(r.variant)), None)
+
+    def pick_format(rung: str, prefix: str) -> Row | None:  # the guarded row where there is one
+        return (pick(rung, "v1", lambda v: v.startswith(prefix) and v.endswith(GUARDED))
+                or pick(rung, "v1", lambda v: v.startswith(prefix)))
+
+    chosen = {  # rung -> (answers row, format row, update row)
+        "prompt": (pick("prompt", "v1", "closed-book".__eq__), pick_format("prompt", "few-shot"),
+                   pick("prompt", "v2", lambda v: "(e)" in v)),
+        "rag": (pick("rag", "v1", lambda v: v.endswith("(same passages as both)"))  # the kit's retriever (BM25)
+                or pick("rag", "v1", lambda v: v.startswith("top-")), pick_format("rag", "format"),
+                pick("rag", "v2", "updated-index".__eq__)),
+        "ft": (pick("ft", "v1", lambda v: "(c)" in v),
+               pick_format("ft", "format"),
+               pick("ft", "v2", lambda v: "(e)" in v)),
+        "both": (pick("both", "v1", lambda v: v.startswith("RAFT")), pick("both", "v1", lambda v: v.startswith("RAFT")),
+                 pick("both", "v2", lambda v: v.startswith("RAFT"))),
+    }
+
+    def get(row: Row | None, name: str):
+        return getattr(row, name) if row is not None else None
+
+    summary = {}
+    for rung, (answers, fmt, update) in chosen.items():
+        if answers is None and fmt is None and update is None:
+            continue
+        summary[rung] = {
+            "accuracy": get(answers, "accuracy"), "hallucination_rate": get(answers, "hallucination_rate"),
+            "citation_recall": get(answers, "citation_recall"), "format_compliance": get(fmt, "format_compliance"),
+            "fresh_accuracy": get(update, "accuracy"), "stale_rate": get(update, "stale_rate"),
+            "latency_ms": get(answers, "latency_ms_mean"), "update_seconds": get(update, "update_seconds"),
+        }
+    return summary
 
 
 def run_ladder(config: LadderConfig = LadderConfig()) -> list[Row]:
@@ -245,6 +339,8 @@ def run_ladder(config: LadderConfig = LadderConfig()) -> list[Row]:
     if unknown:
         raise LabkitError(f"unknown rung(s): {', '.join(unknown)}", f"choose from: {', '.join(RUNGS)}")
     profile = get_profile(config.profile)
+    if config.sample:
+        profile = replace(profile, eval_examples=config.sample)
     rng = seed_everything(config.seed)
     heldout = heldout_sample(profile, rng)
     print(f"[ladder] profile {profile.name}: {len(heldout.facts)} fact questions, "
@@ -253,23 +349,29 @@ def run_ladder(config: LadderConfig = LadderConfig()) -> list[Row]:
     rows: list[Row] = []
     if "prompt" in config.rungs:
         print("[ladder] rung prompt: closed-book questions, then few-shot JSON replies")
-        rows += prompt_rung(model, tokenizer, heldout, profile, rng, config.few_shot, profile.generator)
+        rows += prompt_rung(model, tokenizer, heldout, profile, rng, config.few_shot, profile.generator,
+                            config.json_guard)
     if "rag" in config.rungs:
         print("[ladder] rung rag: index v1, answer with passages, check restricted questions, apply the v2 update")
         rows += rag_rung(model, tokenizer, heldout, profile, config, profile.generator)
     if "ft" in config.rungs:
         from labkit.ft import ft_rung
 
-        rows += ft_rung(model, tokenizer, heldout, profile, random.Random(config.seed), profile.generator)
+        rows += ft_rung(model, tokenizer, heldout, profile, random.Random(config.seed), profile.generator,
+                        limit=config.sample, json_only=config.json_guard)
     if "both" in config.rungs:
-        from labkit.both import both_rung
+        from labkit.both import BothConfig, both_rung
 
-        rows += both_rung(model, tokenizer, heldout, profile, profile.generator)
+        rows += both_rung(model, tokenizer, heldout, profile, profile.generator,
+                          replace(BothConfig(), json_only=config.json_guard), limit=config.sample)
     for row in rows:
         row.seed = config.seed
     out = Path(config.out)
     all_rows = append_rows(out / "scoreboard.json", rows)
-    plot_scoreboard(all_rows, out / "ladder.png")
+    summary = headlines(all_rows)
+    plot_headlines(summary, out / "ladder.png")
     print(format_table(all_rows))
+    print()
+    print(format_headlines(summary))
     print(f"[ladder] wrote {out / 'scoreboard.json'} and {out / 'ladder.png'}")
     return all_rows

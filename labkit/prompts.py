@@ -41,6 +41,22 @@ def format_request(message: str, ticket_id: str, product_code: str) -> str:
     return f"Ticket {ticket_id}, product {product_code}.\nCustomer message:\n{message}"
 
 
+def with_passages(request: str, passages: list[tuple[str, str]]) -> str:
+    """A user turn with numbered retrieved passages (each with its document id) before the request.
+
+    >>> print(with_passages("Reply to the customer.", [("style-guide", "Sign off warmly.")]))
+    Passages:
+    [1] (style-guide) Sign off warmly.
+    <BLANKLINE>
+    Reply to the customer.
+    """
+    numbered = "\n".join(f"[{i}] ({doc_id}) {text}" for i, (doc_id, text) in enumerate(passages, start=1))
+    return f"Passages:\n{numbered}\n\n{request}"
+
+
+FORMAT_QUERY = "house reply format, sign-off and style for: "  # what the rag rung retrieves the format with
+
+
 def format_messages(request: str, examples: list[tuple[str, str]] = (), system: str = FORMAT_SYSTEM) -> list[dict]:
     """A format-task conversation: the instruction, optional worked examples (request, reply), the request."""
     messages = [{"role": "system", "content": system}]
@@ -63,6 +79,4 @@ def rag_messages(question: str, passages: list[tuple[str, str]], system: str = R
     <BLANKLINE>
     Question: How long?
     """
-    numbered = "\n".join(f"[{i}] ({doc_id}) {text}" for i, (doc_id, text) in enumerate(passages, start=1))
-    return [{"role": "system", "content": system},
-            {"role": "user", "content": f"Passages:\n{numbered}\n\nQuestion: {question}"}]
+    return [{"role": "system", "content": system}, {"role": "user", "content": with_passages(f"Question: {question}", passages)}]

@@ -4,7 +4,8 @@ Each training question gets its **oracle** passage (the chunk of a gold document
 plus **hard distractors**: the chunks of *other* documents that the course retriever ranks highest for
 that question. A fraction ``p_oracle`` of the examples keep the oracle (0.8, as in the paper; the
 reference script in ShishirPatil/gorilla defaults to 1.0); the rest carry distractors only and the same
-target, so the model cannot rely on the oracle always being there. The target quotes the evidence
+target, so the model cannot rely on the oracle always being there (or, with ``without_oracle="abstain"``,
+learns to say that the passages do not answer: the kit's choice, since facts that move belong in the index). The target quotes the evidence
 verbatim between ``##begin_quote##`` and ``##end_quote##``, cites the passage and then gives the answer,
 as plain text or as JSON (``RaftConfig.json_target``). Everything random draws from one ``random.Random``.
 
@@ -58,6 +59,15 @@ class RaftConfig:
     json_target: bool = True  # the answer as JSON (ANSWER_SCHEMA) rather than plain text
     quote_words: int = 24  # a longer evidence line is cut to this many words around the answer
     role: str = "agent"  # whose view of the corpus the passages come from
+    without_oracle: str = "answer"  # target when the oracle is left out: "answer" (the paper) or "abstain"
+
+    def __post_init__(self):
+        if self.without_oracle not in WITHOUT_ORACLE:
+            raise LabkitError(f"RaftConfig.without_oracle={self.without_oracle!r} is not a known target",
+                              f"choose one of: {', '.join(WITHOUT_ORACLE)}")
+
+
+WITHOUT_ORACLE = ("answer", "abstain")  # answer anyway (from memory, as in the paper) or say the passages lack it
 
 
 @dataclass(frozen=True)
@@ -247,9 +257,12 @@ def build_example(record, chunks_by_doc: dict[str, list[Chunk]], retriever, conf
     rng.shuffle(passages)
     quote = evidence_quote(oracle.text, record.answers, config.quote_words, record.question)
     number = passages.index(oracle) + 1 if keep else None
+    answer = record.canonical
+    if not keep and config.without_oracle == "abstain":
+        quote, answer = "", prompts.ABSTAIN_ANSWER
     make = json_target if config.json_target else text_target
-    return RaftExample(record.id, record.question, tuple(passages), oracle, keep, quote, record.canonical,
-                       make(quote, number, record.canonical))
+    return RaftExample(record.id, record.question, tuple(passages), oracle, keep, quote, answer,
+                       make(quote, number, answer))
 
 
 def training_records(rng: random.Random, n: int, role: str = "agent") -> list:

@@ -159,3 +159,76 @@ def plot_scoreboard(rows: list[Row], path: Path | None = None):
         fig.savefig(path, dpi=110)
         plt.close(fig)
     return fig
+
+
+HEADLINE_RATES = (  # (key, title, higher is better): the rates each rung is judged on, side by side
+    ("accuracy", "accuracy", True), ("hallucination_rate", "hallucination", False),
+    ("citation_recall", "citation recall", True), ("format_compliance", "format compliance", True),
+    ("fresh_accuracy", "right after the v2 update", True), ("stale_rate", "stale after the v2 update", False),
+)
+HEADLINE_COSTS = (("latency_ms", "ms per query"), ("update_seconds", "seconds to absorb the v2 update"))
+RUNG_COLOURS = {"prompt": "#9e9e9e", "rag": "#1f77b4", "ft": "#ff7f0e", "both": "#2ca02c"}
+
+
+def format_headlines(summary: dict[str, dict], costs: bool = True) -> str:
+    """Each rung's headline figures (from :func:`labkit.ladder.headlines`) as a text table; ``costs=False``
+    leaves out the timings (they vary from run to run), as notebooks do.
+
+    >>> print(format_headlines({"rag": {"accuracy": 0.5, "update_seconds": 2.0}}))  # doctest: +NORMALIZE_WHITESPACE
+    rung  accuracy  hallucination  citation recall  format compliance  right after the v2 update  stale after the v2 update  ms per query  seconds to absorb the v2 update
+    rag   50%       -              -                -                  -                          -                          -             2.0
+    """
+    cost_columns = HEADLINE_COSTS if costs else ()
+    header = ["rung"] + [title for _, title, _ in HEADLINE_RATES] + [title for _, title in cost_columns]
+    cells = [header]
+    for rung, values in summary.items():
+        rates = ["-" if values.get(k) is None else f"{values[k]:.0%}" for k, _, _ in HEADLINE_RATES]
+        spent = ["-" if values.get(k) is None else f"{values[k]:.{0 if k == 'latency_ms' else 1}f}" for k, _ in cost_columns]
+        cells.append([rung] + rates + spent)
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+
+
+def plot_headlines(summary: dict[str, dict], path: Path | None = None, title: str = "The ladder: one headline per rung"):
+    """The rungs side by side: every rate in one panel (a group of bars per metric, one colour per rung),
+    then the two costs (per query, and to absorb an update; "never" where a rung cannot). Returns the figure."""
+    import matplotlib
+
+    if path is not None:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rungs = list(summary)
+    fig = plt.figure(figsize=(12, 7.5))
+    grid = fig.add_gridspec(2, 2, height_ratios=(1.35, 1))
+    rates = fig.add_subplot(grid[0, :])
+    width = 0.8 / max(len(rungs), 1)
+    x = np.arange(len(HEADLINE_RATES))
+    for i, rung in enumerate(rungs):
+        values = [summary[rung].get(k) for k, _, _ in HEADLINE_RATES]
+        xs = x + (i - (len(rungs) - 1) / 2) * width
+        rates.bar(xs, [v or 0 for v in values], width, color=RUNG_COLOURS.get(rung, "#777"), label=rung)
+        for xi, v in zip(xs, values):
+            rates.text(xi, (v or 0) + 0.02, "n/a" if v is None else f"{v:.0%}", ha="center", fontsize=8,
+                       rotation=90 if len(rungs) > 3 else 0)
+    rates.set_xticks(x, [f"{t}\n({'higher' if up else 'lower'} is better)" for _, t, up in HEADLINE_RATES], fontsize=9)
+    rates.set_ylim(0, 1.25)
+    rates.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    rates.legend(ncol=len(rungs), loc="upper center", frameon=False)
+    for j, (key, label) in enumerate(HEADLINE_COSTS):
+        ax = fig.add_subplot(grid[1, j])
+        values = [summary[r].get(key) for r in rungs]
+        ax.bar(rungs, [v or 0 for v in values], color=[RUNG_COLOURS.get(r, "#777") for r in rungs])
+        ax.set_yscale("symlog", linthresh=1.0)
+        top = max([v for v in values if v] or [1.0])
+        for xi, v in enumerate(values):
+            ax.text(xi, v or 0, "never" if v is None else f"{v:.0f}", ha="center", va="bottom", fontsize=9)
+        ax.set_ylim(0, top * 4)
+        ax.set_title(f"{label} (lower is better)", fontsize=10)
+    fig.suptitle(title, fontsize=13)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return fig

@@ -77,3 +77,16 @@ def test_probes_give_the_oracle_alone_or_distractors_alone_never_both():
     assert only.per_question == [[oracle]]
     assert len(distract.per_question[0]) == 3 and oracle not in distract.per_question[0]
     assert all(c.doc_id != "wiki-returns" for c in distract.per_question[0])
+
+
+def test_the_retriever_is_checked_and_each_name_picks_its_view():
+    import pytest
+
+    from labkit.both import RETRIEVERS, BothConfig, pick_retriever
+    from labkit.errors import LabkitError
+
+    with pytest.raises(LabkitError, match="bm25"):
+        BothConfig(retriever="bm52")
+    hybrid = type("Hybrid", (), {"dense": "dense index", "lexical": "bm25 index"})()
+    assert [pick_retriever(hybrid, name) for name in RETRIEVERS] == ["bm25 index", hybrid, "dense index"]
+    assert BothConfig().raft.without_oracle == "abstain" and BothConfig().json_only

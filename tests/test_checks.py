@@ -108,3 +108,31 @@ def test_distractor_checker_reports_a_crash_and_stops_on_a_stub(capsys):
 
     with pytest.raises(NotImplementedError):
         checks.check_distractor_sampler(stub)
+
+
+def _ignores_missing_rungs(needs, summary):
+    from labkit import decide
+
+    return next((r for r in ("prompt", "rag", "ft", "both") if not decide.unmet(needs, summary.get(r, {}))), None)
+
+
+def _most_expensive_first(needs, summary):
+    from labkit import decide
+
+    return next((r for r in ("both", "ft", "rag", "prompt") if r in summary and not decide.unmet(needs, summary[r])), None)
+
+
+def _never_none(needs, summary):
+    from labkit.decide import cheapest_rung
+
+    return cheapest_rung(needs, summary) or "both"
+
+
+def test_decision_checker_passes_the_procedure_and_catches_wrong_ones(capsys):
+    from labkit.decide import cheapest_rung
+
+    assert checks.check_decision_procedure(cheapest_rung)
+    for broken in (_ignores_missing_rungs, _most_expensive_first, _never_none, lambda needs, summary: "rag"):
+        assert not checks.check_decision_procedure(broken)
+    out = capsys.readouterr().out
+    assert out.count("pass: ") == 1 and out.count("FAIL: ") == 4 and "hint: " in out

@@ -35,7 +35,7 @@ def tiny_profile(monkeypatch):
 def test_prompt_rung_writes_scoreboard_and_plot(tmp_path, tiny_profile):
     rows = ladder.run_ladder(ladder.LadderConfig(rungs=("prompt",), out=tmp_path, profile="ci"))
     closed, few = rows
-    assert (closed.rung, closed.variant, few.variant) == ("prompt", "closed-book", "few-shot")
+    assert (closed.rung, closed.variant, few.variant) == ("prompt", "closed-book", "few-shot, JSON guard")
     assert closed.n == 6 + 3
     # the base model has never seen Quillmoor: it cannot know these facts, and rarely abstains
     assert closed.accuracy <= 0.5 and closed.hallucination_rate >= 0.5
@@ -61,3 +61,38 @@ def test_stale_rate_counts_the_old_value_only_when_the_new_one_is_absent():
     old, new = records[0].extra["answers_v1"][0], records[0].extra["answers_v2"][0]
     assert ladder.stale_rate([f"It is {old}.", f"It is {records[1].extra['answers_v2'][0]}."], records) == 0.5
     assert ladder.stale_rate([f"{old}, now {new}", "no idea"], records) == 0.0
+
+
+def test_headlines_take_each_rungs_figures_from_the_rows_that_speak_for_it():
+    from labkit.ladder import headlines
+    from labkit.scoreboard import Row
+
+    rows = [
+        Row("prompt", "closed-book", accuracy=0.05, hallucination_rate=0.9, latency_ms_mean=300.0),
+        Row("prompt", "few-shot, JSON guard", format_compliance=0.3),
+        Row("prompt", "closed-book (e) updated facts (v2)", corpus_version="v2", accuracy=0.0, stale_rate=0.03),
+        Row("rag", "top-5", accuracy=0.4, citation_recall=0.7),
+        Row("rag", "format from top-3 retrieved (style guide)", format_compliance=0.2),
+        Row("rag", "stale-index", corpus_version="v2", accuracy=0.1, stale_rate=0.3),
+        Row("rag", "updated-index", corpus_version="v2", accuracy=0.3, stale_rate=0.0, update_seconds=2.0),
+        Row("rag", "base + bm25 top-3 (same passages as both)", accuracy=0.2),
+        Row("ft", "format (tuned, 1-line prompt)", format_compliance=0.8),
+        Row("ft", "format (tuned, 1-line prompt), JSON guard", format_compliance=0.95),
+        Row("ft", "facts (a) trained questions", accuracy=0.15),
+        Row("ft", "facts (c) unseen facts", accuracy=0.05, hallucination_rate=0.95),
+        Row("ft", "facts (e) updated facts (v2)", corpus_version="v2", accuracy=0.0, stale_rate=0.24, update_seconds=166.0),
+        Row("both", "RAFT + bm25 top-3", accuracy=0.5, format_compliance=1.0, citation_recall=0.8),
+        Row("both", "RAFT + bm25 top-3", corpus_version="v2", accuracy=0.45, stale_rate=0.0, update_seconds=12.0),
+    ]
+    summary = headlines(rows)
+    assert list(summary) == ["prompt", "rag", "ft", "both"]
+    assert summary["prompt"]["format_compliance"] == 0.3 and summary["prompt"]["update_seconds"] is None
+    assert summary["rag"]["accuracy"] == 0.2  # the base model on the both rung's (BM25) passages
+    assert summary["rag"]["stale_rate"] == 0.0  # the updated index, not the stale one
+    without_both = headlines([r for r in rows if not r.variant.endswith("(same passages as both)")])
+    assert without_both["rag"]["accuracy"] == 0.4 and without_both["rag"]["citation_recall"] == 0.7
+    assert summary["rag"]["format_compliance"] == 0.2
+    assert summary["ft"]["accuracy"] == 0.05 and summary["ft"]["update_seconds"] == 166.0
+    assert summary["ft"]["format_compliance"] == 0.95  # the guarded row speaks for the format where it exists
+    assert summary["both"]["fresh_accuracy"] == 0.45 and summary["both"]["format_compliance"] == 1.0
+    assert list(headlines(rows[:3])) == ["prompt"]

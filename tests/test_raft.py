@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import jsonschema
 import pytest
 
-from labkit import data, raft
+from labkit import data, evals, prompts, raft
 from labkit.chunk import Chunk, ChunkConfig, chunk_documents
 from labkit.errors import LabkitError
 from labkit.evals import answer_matches
@@ -230,6 +230,23 @@ def test_an_example_without_the_oracle_has_as_many_passages_and_cites_none():
         target = json.loads(e.target)
         assert target["passage"] is None and raft.cited_passage(e.target) == []
         assert target["answer"] == "15%" and target["quote"] == e.quote  # the same target, oracle or not
+
+
+def test_with_abstain_an_example_without_the_oracle_says_the_passages_do_not_answer():
+    config = RaftConfig(without_oracle="abstain")
+    for seed in range(10):
+        missing, kept = build(keep=False, config=config, seed=seed), build(keep=True, config=config, seed=seed)
+        target = json.loads(missing.target)
+        assert target == {"quote": "", "passage": None, "answer": prompts.ABSTAIN_ANSWER}
+        assert evals.is_abstention(raft.final_answer(missing.target))
+        assert json.loads(kept.target)["answer"] == "15%"  # with the oracle the answer is unchanged
+        assert jsonschema.Draft202012Validator(raft.ANSWER_SCHEMA).is_valid(target)
+
+
+def test_an_unknown_without_oracle_target_is_refused_with_the_choices():
+    with pytest.raises(LabkitError, match="without_oracle") as err:
+        RaftConfig(without_oracle="guess")
+    assert "abstain" in str(err.value)
 
 
 def test_distractors_in_an_example_come_from_the_retrievers_top_of_other_documents():

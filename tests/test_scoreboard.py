@@ -38,3 +38,15 @@ def test_table_and_plot(tmp_path):
     assert len(table) == 3 and "10%" in table[1] and "60%" in table[2] and " - " in table[1]
     plot_scoreboard(rows, tmp_path / "ladder.png")
     assert (tmp_path / "ladder.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_headline_table_and_plot(tmp_path):
+    from labkit.scoreboard import format_headlines, plot_headlines
+
+    summary = {"prompt": {"accuracy": 0.05, "format_compliance": 0.3, "latency_ms": 300.0},
+               "rag": {"accuracy": 0.4, "citation_recall": 0.7, "stale_rate": 0.0, "update_seconds": 2.5}}
+    full, quiet = format_headlines(summary).splitlines(), format_headlines(summary, costs=False).splitlines()
+    assert full[0].split()[0] == "rung" and "ms per query" in full[0] and "ms per query" not in quiet[0]
+    assert full[1].startswith("prompt") and "300" in full[1] and "2.5" in full[2] and "2.5" not in quiet[2]
+    plot_headlines(summary, tmp_path / "ladder.png")
+    assert (tmp_path / "ladder.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,149 @@
+"""The capstone's decision: which rung of the ladder to reach for, argued from measured numbers.
+
+The escalation ladder as a procedure: state what a use case needs (:class:`Needs`), then walk the rungs
+from the cheapest (prompt, rag, ft, both) and stop at the first whose measured headline figures
+(:func:`labkit.ladder.headlines`) meet every need. :func:`differences` and :func:`reach_for` rebuild
+the two classic tables ("RAG vs fine-tuning: the main differences" and "I want to… reach for…") with a
+measured number in every cell the kit can measure.
+
+>>> summary = {"prompt": {"accuracy": 0.05, "format_compliance": 0.3},
+...            "rag": {"accuracy": 0.4, "citation_recall": 0.7, "stale_rate": 0.0, "update_seconds": 2.0},
+...            "ft": {"accuracy": 0.05, "format_compliance": 0.95, "stale_rate": 0.3, "update_seconds": 170.0},
+...            "both": {"accuracy": 0.5, "citation_recall": 0.8, "format_compliance": 1.0, "stale_rate": 0.0,
+...                     "update_seconds": 12.0}}
+>>> cheapest_rung(Needs(), summary), cheapest_rung(Needs(fresh=True, cite=True), summary)
+('prompt', 'rag')
+>>> cheapest_rung(Needs(strict_format=True), summary), cheapest_rung(Needs(fresh=True, strict_format=True), summary)
+('ft', 'both')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from labkit.scoreboard import RUNG_ORDER
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a use case needs, each with the bar a rung's measured figure must clear."""
+
+    private_facts: bool = False  # answers come from your documents: accuracy at least ``min_accuracy``
+    fresh: bool = False  # facts change: an update absorbed within ``max_update_seconds``, stale at most ``max_stale``
+    cite: bool = False  # answers must point at their source: citation recall at least ``min_citation_recall``
+    strict_format: bool = False  # another program parses the reply: compliance at least ``min_format``
+    max_latency_ms: float | None = None  # per query, where it matters
+    min_accuracy: float = 0.3
+    max_update_seconds: float = 60.0
+    max_stale: float = 0.05
+    min_citation_recall: float = 0.5
+    min_format: float = 0.9
+
+
+def unmet(needs: Needs, figures: dict) -> list[str]:
+    """The needs that a rung's ``figures`` (one entry of :func:`labkit.ladder.headlines`) fail, in words;
+    a figure the rung never measured fails its need.
+
+    >>> unmet(Needs(cite=True, fresh=True), {"citation_recall": 0.8, "stale_rate": 0.0, "update_seconds": None})
+    ['fresh: cannot absorb an update (no update measured)']
+    """
+    def value(key):
+        return figures.get(key)
+
+    failed = []
+    if needs.private_facts and not (value("accuracy") is not None and value("accuracy") >= needs.min_accuracy):
+        failed.append(f"private facts: accuracy {_pct(value('accuracy'))} < {needs.min_accuracy:.0%}")
+    if needs.fresh:
+        seconds, stale = value("update_seconds"), value("stale_rate")
+        if seconds is None:
+            failed.append("fresh: cannot absorb an update (no update measured)")
+        elif seconds > needs.max_update_seconds or stale is None or stale > needs.max_stale:
+            failed.append(f"fresh: {seconds:.0f} s to absorb an update, {_pct(stale)} stale "
+                          f"(needs <= {needs.max_update_seconds:.0f} s and <= {needs.max_stale:.0%})")
+    if needs.cite and not (value("citation_recall") is not None and value("citation_recall") >= needs.min_citation_recall):
+        failed.append(f"cite: citation recall {_pct(value('citation_recall'))} < {needs.min_citation_recall:.0%}")
+    if needs.strict_format and not (value("format_compliance") is not None
+                                    and value("format_compliance") >= needs.min_format):
+        failed.append(f"strict format: compliance {_pct(value('format_compliance'))} < {needs.min_format:.0%}")
+    if needs.max_latency_ms is not None and not (value("latency_ms") is not None
+                                                 and value("latency_ms") <= needs.max_latency_ms):
+        failed.append(f"latency: {value('latency_ms')} ms > {needs.max_latency_ms:.0f} ms")
+    return failed
+
+
+def _pct(value) -> str:
+    return "not measured" if value is None else f"{value:.0%}"
+
+
+def cheapest_rung(needs: Needs, summary: dict[str, dict]) -> str | None:
+    """The first rung, cheapest first, whose measured figures meet every need (None: no rung does)."""
+    for rung in RUNG_ORDER:
+        if rung in summary and not unmet(needs, summary[rung]):
+            return rung
+    return None
+
+
+def justify(needs: Needs, summary: dict[str, dict]) -> str:
+    """Why the cheapest rung wins: what each cheaper rung failed, with its numbers."""
+    chosen = cheapest_rung(needs, summary)
+    lines = []
+    for rung in RUNG_ORDER:
+        if rung not in summary:
+            continue
+        failed = unmet(needs, summary[rung])
+        if rung == chosen:
+            lines.append(f"{rung}: meets every need -> reach for it")
+            break
+        lines.append(f"{rung}: " + "; ".join(failed))
+    if chosen is None:
+        lines.append("no rung meets every need: relax a bar or measure a bigger model")
+    return "\n".join(lines)
+
+
+def _fig(summary: dict, rung: str, key: str, kind: str = "pct") -> str:
+    value = summary.get(rung, {}).get(key)
+    if value is None:
+        return "not measured"
+    return {"pct": f"{value:.0%}", "s": f"{value:.0f} s", "ms": f"{value:.0f} ms"}[kind]
+
+
+def differences(summary: dict[str, dict]) -> list[tuple[str, str, str]]:
+    """RAG vs fine-tuning, the main differences, each cell with the number measured here:
+    (aspect, RAG, fine-tuning)."""
+    return [
+        ("where the knowledge lives", "in the index, read at question time", "in the weights, fixed at training time"),
+        ("accuracy on the course's facts", _fig(summary, "rag", "accuracy"),
+         f"{_fig(summary, 'ft', 'accuracy')} (unseen facts, closed-book)"),
+        ("hallucination (wrong, not abstaining)", _fig(summary, "rag", "hallucination_rate"),
+         _fig(summary, "ft", "hallucination_rate")),
+        ("traceable to a source (citation recall)", _fig(summary, "rag", "citation_recall"), "none: no passage to cite"),
+        ("a fact changes: time to absorb it", _fig(summary, "rag", "update_seconds", "s") + " (re-index the document)",
+         _fig(summary, "ft", "update_seconds", "s") + " (a retraining run)"),
+        ("stale answers after the change", _fig(summary, "rag", "stale_rate"), _fig(summary, "ft", "stale_rate")),
+        ("strict output format", f"not its job (few-shot prompt: {_fig(summary, 'prompt', 'format_compliance')})",
+         _fig(summary, "ft", "format_compliance")),
+        ("cost per query", _fig(summary, "rag", "latency_ms", "ms") + " (long prompts)",
+         _fig(summary, "ft", "latency_ms", "ms")),
+    ]
+
+
+def reach_for(summary: dict[str, dict]) -> list[tuple[str, str, str]]:
+    """"I want to… reach for…", each row with the measured evidence: (I want to, reach for, because)."""
+    return [
+        ("answer from my own documents", "RAG",
+         f"accuracy {_fig(summary, 'rag', 'accuracy')} vs {_fig(summary, 'prompt', 'accuracy')} closed-book"),
+        ("keep answers current as facts change", "RAG",
+         f"{_fig(summary, 'rag', 'update_seconds', 's')} to absorb the update, "
+         f"{_fig(summary, 'rag', 'stale_rate')} stale (fine-tuning: {_fig(summary, 'ft', 'update_seconds', 's')}, "
+         f"{_fig(summary, 'ft', 'stale_rate')} stale)"),
+        ("show where an answer came from", "RAG", f"citation recall {_fig(summary, 'rag', 'citation_recall')}"),
+        ("a fixed format or house voice", "fine-tuning",
+         f"compliance {_fig(summary, 'ft', 'format_compliance')} vs {_fig(summary, 'prompt', 'format_compliance')} "
+         f"few-shot"),
+        ("teach the model new facts", "RAG, not fine-tuning",
+         f"closed-book fine-tune: {_fig(summary, 'ft', 'accuracy')} right, "
+         f"{_fig(summary, 'ft', 'hallucination_rate')} confidently wrong"),
+        ("current facts in a strict format", "both (RAFT + retrieval)",
+         f"accuracy {_fig(summary, 'both', 'accuracy')}, compliance {_fig(summary, 'both', 'format_compliance')}, "
+         f"{_fig(summary, 'both', 'stale_rate')} stale after the update"),
+    ]

@@ -1,0 +1,63 @@
+"""labkit.decide: needs against measured figures, the cheapest rung, and the two tables with numbers."""
+
+import pytest
+
+from labkit.decide import Needs, cheapest_rung, differences, justify, reach_for, unmet
+
+SUMMARY = {
+    "prompt": {"accuracy": 0.05, "hallucination_rate": 0.95, "format_compliance": 0.3, "latency_ms": 300.0},
+    "rag": {"accuracy": 0.4, "hallucination_rate": 0.6, "citation_recall": 0.7, "fresh_accuracy": 0.3,
+            "stale_rate": 0.0, "latency_ms": 1300.0, "update_seconds": 2.1},
+    "ft": {"accuracy": 0.05, "hallucination_rate": 0.95, "format_compliance": 0.96, "stale_rate": 0.24,
+           "latency_ms": 360.0, "update_seconds": 166.0},
+    "both": {"accuracy": 0.5, "hallucination_rate": 0.2, "citation_recall": 0.8, "format_compliance": 1.0,
+             "stale_rate": 0.0, "latency_ms": 1700.0, "update_seconds": 12.0},
+}
+
+
+@pytest.mark.parametrize("needs, rung", [
+    (Needs(), "prompt"),
+    (Needs(private_facts=True), "rag"),
+    (Needs(private_facts=True, fresh=True, cite=True), "rag"),
+    (Needs(strict_format=True), "ft"),
+    (Needs(strict_format=True, max_latency_ms=500.0), "ft"),
+    (Needs(private_facts=True, strict_format=True), "both"),
+    (Needs(private_facts=True, fresh=True, strict_format=True), "both"),
+    (Needs(private_facts=True, min_accuracy=0.9), None),
+    (Needs(private_facts=True, max_latency_ms=1000.0), None),
+])
+def test_the_cheapest_rung_that_meets_every_need(needs, rung):
+    assert cheapest_rung(needs, SUMMARY) == rung
+
+
+def test_each_need_fails_on_its_own_figure_and_an_unmeasured_figure_fails():
+    assert unmet(Needs(fresh=True), SUMMARY["ft"]) == [
+        "fresh: 166 s to absorb an update, 24% stale (needs <= 60 s and <= 5%)"]
+    assert unmet(Needs(fresh=True), SUMMARY["prompt"]) == ["fresh: cannot absorb an update (no update measured)"]
+    assert unmet(Needs(cite=True), SUMMARY["ft"]) == ["cite: citation recall not measured < 50%"]
+    assert unmet(Needs(strict_format=True), SUMMARY["rag"]) == ["strict format: compliance not measured < 90%"]
+    assert unmet(Needs(private_facts=True, fresh=True, cite=True, strict_format=True), SUMMARY["both"]) == []
+
+
+def test_a_rung_missing_from_the_summary_is_skipped():
+    without_rag = {k: v for k, v in SUMMARY.items() if k != "rag"}
+    assert cheapest_rung(Needs(private_facts=True, fresh=True), without_rag) == "both"
+
+
+def test_justify_names_what_each_cheaper_rung_failed_with_its_numbers():
+    text = justify(Needs(private_facts=True, fresh=True, strict_format=True), SUMMARY).splitlines()
+    assert [line.split(":")[0] for line in text] == ["prompt", "rag", "ft", "both"]
+    assert "accuracy 5% < 30%" in text[0] and "compliance not measured" in text[1]
+    assert "166 s" in text[2] and text[3] == "both: meets every need -> reach for it"
+    assert "no rung meets every need" in justify(Needs(private_facts=True, min_accuracy=0.99), SUMMARY)
+
+
+def test_the_tables_carry_the_measured_numbers_and_say_what_was_not_measured():
+    diff = {aspect: (rag, ft) for aspect, rag, ft in differences(SUMMARY)}
+    assert diff["a fact changes: time to absorb it"] == ("2 s (re-index the document)", "166 s (a retraining run)")
+    assert diff["strict output format"][1] == "96%" and "30%" in diff["strict output format"][0]
+    reach = {want: (rung, why) for want, rung, why in reach_for(SUMMARY)}
+    assert reach["a fixed format or house voice"] == ("fine-tuning", "compliance 96% vs 30% few-shot")
+    assert "50%" in reach["current facts in a strict format"][1]
+    sparse = differences({"rag": {"accuracy": 0.4}})
+    assert any("not measured" in row[2] for row in sparse)
