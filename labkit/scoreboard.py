@@ -125,6 +125,18 @@ def format_table(rows: list[Row], timings: bool = True) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
 
 
+def new_figure(size: tuple[float, float], path: Path | None):
+    """A figure to save to ``path`` (no pyplot, so no window and no change of the notebook's backend), or,
+    with no path, a pyplot figure that a notebook shows."""
+    if path is not None:
+        from matplotlib.figure import Figure
+
+        return Figure(figsize=size)
+    import matplotlib.pyplot as plt
+
+    return plt.figure(figsize=size)
+
+
 PLOT_METRICS = (  # (field, title, higher is better)
     ("accuracy", "accuracy", True), ("hallucination_rate", "hallucination", False),
     ("fabricated_id_rate", "invented ids", False), ("format_compliance", "format compliance", True),
@@ -136,13 +148,10 @@ def plot_scoreboard(rows: list[Row], path: Path | None = None):
     """One panel per metric, one bar per row, so rungs compare at a glance. Returns the figure."""
     import matplotlib
 
-    if path is not None:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     labels = [f"{r.rung}\n{r.variant}" + (f"\n({r.corpus_version})" if r.corpus_version != "v1" else "") for r in rows]
     colours = {"prompt": "#9e9e9e", "rag": "#1f77b4", "ft": "#ff7f0e", "both": "#2ca02c"}
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7), sharey=True)
+    fig = new_figure((13, 7), path)
+    axes = fig.subplots(2, 3, sharey=True)
     for ax, (field, title, higher) in zip(axes.flat, PLOT_METRICS):
         values = [getattr(r, field) for r in rows]
         xs = range(len(rows))
@@ -157,7 +166,6 @@ def plot_scoreboard(rows: list[Row], path: Path | None = None):
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=110)
-        plt.close(fig)
     return fig
 
 
@@ -193,14 +201,10 @@ def plot_headlines(summary: dict[str, dict], path: Path | None = None, title: st
     """The rungs side by side: every rate in one panel (a group of bars per metric, one colour per rung),
     then the two costs (per query, and to absorb an update; "never" where a rung cannot). Returns the figure."""
     import matplotlib
-
-    if path is not None:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
     rungs = list(summary)
-    fig = plt.figure(figsize=(12, 7.5))
+    fig = new_figure((12, 7.5), path)
     grid = fig.add_gridspec(2, 2, height_ratios=(1.35, 1))
     rates = fig.add_subplot(grid[0, :])
     width = 0.8 / max(len(rungs), 1)
@@ -230,5 +234,4 @@ def plot_headlines(summary: dict[str, dict], path: Path | None = None, title: st
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=110)
-        plt.close(fig)
     return fig
