@@ -129,9 +129,12 @@ def new_figure(size: tuple[float, float], path: Path | None):
     """A figure to save to ``path`` (no pyplot, so no window and no change of the notebook's backend), or,
     with no path, a pyplot figure that a notebook shows."""
     if path is not None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        return Figure(figsize=size)
+        figure = Figure(figsize=size)
+        FigureCanvasAgg(figure)  # its own canvas: saving never goes through (or registers with) a notebook backend
+        return figure
     import matplotlib.pyplot as plt
 
     return plt.figure(figsize=size)
