@@ -321,7 +321,8 @@ class JsonGuard:
             return [self.eos]
         allowed: list[int] = []
         first = min(64, scores.shape[-1])
-        for order in (scores.topk(first).indices, scores.argsort(descending=True)[first:]):
+        orders = (lambda: scores.topk(first).indices, lambda: scores.argsort(descending=True)[first:])
+        for order in (make() for make in orders):  # the full sort only when none of the top candidates fits
             for token in order.tolist():  # usually one of the first few candidates fits
                 if token in self.special or not self.pieces[token]:
                     continue

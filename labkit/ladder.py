@@ -311,7 +311,7 @@ def headlines(rows: list[Row]) -> dict[str, dict]:
         "ft": (pick("ft", "v1", lambda v: "(c)" in v),
                pick_format("ft", "format"),
                pick("ft", "v2", lambda v: "(e)" in v)),
-        "both": (pick("both", "v1", lambda v: v.startswith("RAFT")), pick("both", "v1", lambda v: v.startswith("RAFT")),
+        "both": (raft_v1 := pick("both", "v1", lambda v: v.startswith("RAFT")), raft_v1,
                  pick("both", "v2", lambda v: v.startswith("RAFT"))),
     }
 
