@@ -50,7 +50,9 @@ def generate(model, tokenizer, conversations: list[list[dict]], config: Generate
              seed: int | None = None) -> list[Answer]:
     """Answer each conversation; batches are left-padded and run under ``torch.inference_mode``.
 
-    ``seed`` matters only when ``config.do_sample`` is true (it seeds torch before each batch).
+    ``seed`` matters only when ``config.do_sample`` is true (it seeds torch before each batch). Answers are
+    reproducible for the same batches; in bfloat16 (labkit's default where the hardware runs it) left
+    padding can tip a near tie, so a question may be worded differently in a batch than alone.
     """
     import torch
     from tqdm.auto import tqdm

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from labkit.errors import LabkitError
 from labkit.storage import sha256_of
-from labkit.runtime import Check, pick_device, quiet_import, say_once
+from labkit.runtime import Check, inference_dtype, pick_device, quiet_import, say_once
 
 
 @dataclass(frozen=True)
@@ -213,16 +213,14 @@ def model_source(key: str) -> str:
 def load_generator(key: str | None = None, device: str | None = None, dtype=None):
     """Load a generator and its tokenizer, ready for inference (eval mode).
 
-    ``key`` defaults to the profile's generator; ``dtype`` to float16 on CUDA and
-    float32 elsewhere.
+    ``key`` defaults to the profile's generator; ``dtype`` to :func:`labkit.runtime.inference_dtype`
+    (bfloat16 on a CPU or GPU that runs it at full speed).
     """
-    import torch
-
     from labkit.runtime import get_profile
 
     key = key or get_profile().generator
     device = device or pick_device()
-    dtype = dtype or (torch.float16 if device == "cuda" else torch.float32)
+    dtype = dtype or inference_dtype(device)
     transformers = quiet_import("transformers")
     transformers.utils.logging.disable_progress_bar()
     source = model_source(key)

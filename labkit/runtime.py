@@ -135,6 +135,22 @@ def bf16_supported(device: str) -> bool:
     return False
 
 
+def inference_dtype(device: str):
+    """The dtype labkit generates in on ``device``: bfloat16 where it runs at full speed (recent GPUs, and
+    CPUs with AVX-512 bf16 or AMX: about twice as fast as float32 there), float16 on other GPUs, float32
+    on other CPUs. Stored lab outputs were made on a bf16 CPU, so a CPU without bf16 can word some answers
+    differently.
+
+    >>> str(inference_dtype("mps"))
+    'torch.float32'
+    """
+    import torch
+
+    if bf16_supported(device):
+        return torch.bfloat16
+    return torch.float16 if device == "cuda" else torch.float32
+
+
 def _cpu_flags() -> set[str]:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -245,7 +261,8 @@ def doctor(load_models: bool = True) -> Report:
     add(Check("device", True, device + (f" ({torch.cuda.get_device_name(0)})" if device == "cuda" else "")))
     add(Check("profile", True, f"{profile.name}: {profile.description}"
               + ("" if os.environ.get("LABKIT_PROFILE") else " (automatic; LABKIT_PROFILE overrides)")))
-    add(Check("bf16", True, "supported" if bf16 else "not supported here: fp16 on GPU, fp32 on CPU"))
+    add(Check("bf16", True, "supported: training and generation use it" if bf16
+              else "not supported here: fp16 on GPU, fp32 on CPU (slower, and some answers worded differently)"))
     add(Check("memory", True, _memory_line(device)))
     add(Check("colab", True, "yes" if in_colab() else "no"))
     add(_check_4bit(device, bf16))

@@ -35,7 +35,7 @@ from typing import Callable, Sequence
 
 from labkit.errors import LabkitError
 from labkit.generate import render
-from labkit.runtime import bf16_supported, pick_device, progress_off, quiet_import, say_once
+from labkit.runtime import bf16_supported, inference_dtype, pick_device, progress_off, quiet_import, say_once
 from labkit.storage import verify_folder, write_folder
 
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json", "labkit-train.json")
@@ -537,31 +537,23 @@ def adapter_bytes(model) -> int:
     return sum(t.numel() * t.element_size() for t in adapter_state(model).values())
 
 
-def _inference_dtype(device: str):
-    import torch
-
-    if device == "cpu":
-        return torch.float32
-    return torch.bfloat16 if bf16_supported(device) else torch.float16
-
-
-def merged_copy(model):
+def merged_copy(model, dtype=None):
     """A plain (non-PEFT) model with the adapter folded into full-precision base weights, for fast inference.
 
     A QLoRA model is not merged into its 4-bit weights (that would round the update away): its adapter is
-    applied to a freshly loaded full-precision copy of the same base. ``model`` itself is left untouched.
+    applied to a freshly loaded float32 copy of the same base, and the sum is then cast to ``dtype`` (default:
+    the one labkit generates in, :func:`labkit.runtime.inference_dtype`). ``model`` itself is left untouched.
     """
     import torch
 
     transformers = quiet_import("transformers")
     peft = quiet_import("peft")
     device = model.device
-    dtype = _inference_dtype(device.type)
-    base = transformers.AutoModelForCausalLM.from_pretrained(model.labkit_source, dtype=dtype).to(device)
+    base = transformers.AutoModelForCausalLM.from_pretrained(model.labkit_source, dtype=torch.float32).to(device)
     with _quiet_deprecations():
         wrapped = peft.get_peft_model(base, copy.deepcopy(model.peft_config["default"]))
-    peft.set_peft_model_state_dict(wrapped, {k: v.to(dtype) for k, v in adapter_state(model).items()})
-    return wrapped.merge_and_unload().eval()
+    peft.set_peft_model_state_dict(wrapped, {k: v.float() for k, v in adapter_state(model).items()})
+    return wrapped.merge_and_unload().to(dtype or inference_dtype(device.type)).eval()
 
 
 def save_adapter(model, folder: Path | str, info: dict | None = None) -> Path:
@@ -578,8 +570,9 @@ def save_adapter(model, folder: Path | str, info: dict | None = None) -> Path:
     return write_folder(folder, write, ADAPTER_FILES)
 
 
-def load_adapter(folder: Path | str, device: str | None = None):
-    """Load a saved adapter onto its base (full precision) and merge it; returns (model, tokenizer)."""
+def load_adapter(folder: Path | str, device: str | None = None, dtype=None):
+    """Load a saved adapter onto its float32 base, merge it and cast the result to ``dtype`` (default: as
+    :func:`merged_copy`); returns (model, tokenizer)."""
     import torch
 
     folder = Path(folder)
@@ -588,7 +581,6 @@ def load_adapter(folder: Path | str, device: str | None = None):
     transformers = quiet_import("transformers")
     peft = quiet_import("peft")
     device = device or pick_device()
-    dtype = _inference_dtype(device)
     source = info["base"]
     if info.get("base_key"):  # a model labkit knows: find it on this machine, wherever its cache is
         from labkit.models import model_source
@@ -597,10 +589,10 @@ def load_adapter(folder: Path | str, device: str | None = None):
     tokenizer = transformers.AutoTokenizer.from_pretrained(source)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    base = transformers.AutoModelForCausalLM.from_pretrained(source, dtype=dtype).to(device)
-    with _quiet_deprecations():
-        model = peft.PeftModel.from_pretrained(base, str(folder)).merge_and_unload().eval()
-    return model, tokenizer
+    base = transformers.AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32).to(device)
+    with _quiet_deprecations():  # merged in float32, then cast, as merged_copy does
+        model = peft.PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
+    return model.to(dtype or inference_dtype(device)).eval(), tokenizer
 
 
 def describe(result: TrainResult) -> str:

@@ -18,6 +18,7 @@ import torch
 
 from labkit.errors import LabkitError
 from labkit.generate import render
+from labkit.runtime import inference_dtype
 from labkit.train import (ADAPTER_FILES, Example, TrainConfig, adapter_bytes, add_adapters, collate,
                           completion_loss, describe, encode_example, estimate_memory, length_grouped_batches,
                           load_adapter, load_trainable, merged_copy, plan_fit, save_adapter, summary_json, train)
@@ -428,7 +429,8 @@ def test_saved_adapter_reloads_to_the_same_model(tokenizer, model, tmp_path):
     assert (folder / "SHA256SUMS").exists() and all((folder / f).exists() for f in ADAPTER_FILES)
     info = json.loads((folder / "labkit-train.json").read_text())
     assert info == {"base_key": None, "base": model.labkit_source, "quantize": "none", "steps": 3}
-    merged, loaded_tokenizer = load_adapter(folder, device="cpu")
+    assert load_adapter(folder, device="cpu")[0].dtype == inference_dtype("cpu")  # what labkit generates in
+    merged, loaded_tokenizer = load_adapter(folder, device="cpu", dtype=torch.float32)
     assert not hasattr(merged, "peft_config") and not merged.training
     assert loaded_tokenizer.pad_token_id is not None
     torch.testing.assert_close(logits(merged, ids, mask), expected, rtol=1e-4, atol=1e-4)
@@ -472,7 +474,8 @@ def test_merged_copy_matches_the_adapter_model_and_leaves_it_alone(tokenizer, mo
     model.eval()
     ids, mask, _ = batch(tokenizer, toy_examples(3))
     expected = logits(model, ids, mask)
-    merged = merged_copy(model)
+    assert merged_copy(model).dtype == inference_dtype("cpu")  # what labkit generates in
+    merged = merged_copy(model, dtype=torch.float32)
     torch.testing.assert_close(logits(merged, ids, mask), expected, rtol=1e-4, atol=1e-4)
     assert not hasattr(merged, "peft_config")
     assert hasattr(model, "peft_config") and any("lora_" in n for n, _ in model.named_parameters())
