@@ -137,7 +137,7 @@ def json_replies(model, tokenizer, conversations: list, profile: Profile, json_o
     reply schema."""
     schema = data.load_reply_schema()
     replies = generate(model, tokenizer, conversations,
-                       GenerateConfig(max_new_tokens=profile.max_format_tokens, batch_size=4,
+                       GenerateConfig(max_new_tokens=profile.max_format_tokens,
                                       json_schema=schema if json_only else None))
     return replies, evals.rate(evals.format_compliant(a.text, schema) for a in replies)
 

@@ -28,7 +28,7 @@ class RagConfig:
     k: int = 3
     min_score: float = 0.3  # below this, the best passage is "not relevant enough": abstain
     max_new_tokens: int = 48  # the 135M model restates the question before the value
-    batch_size: int = 8
+    batch_size: int = 16
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ class Profile:
     max_new_tokens: int  # tokens generated per answer
     max_seq_len: int  # tokens per training sequence
     max_format_tokens: int  # tokens generated per JSON reply
-    memory_gb: float  # what training may plan to use
+    memory_gb: float  # GiB the training tensors may plan to use (labkit.train.plan_fit); the process needs more
 
 
 PROFILES: dict[str, Profile] = {
@@ -69,7 +69,7 @@ PROFILES: dict[str, Profile] = {
         Profile("ci", "2-core CPU, minutes per lab (CI and quick runs)",
                 "smollm2-135m", "minilm-l6", None, "bfloat16",
                 eval_examples=40, train_examples=168, train_steps=60,
-                max_new_tokens=32, max_seq_len=384, max_format_tokens=160, memory_gb=4.0),
+                max_new_tokens=32, max_seq_len=384, max_format_tokens=160, memory_gb=2.0),
         Profile("cpu", "laptop CPU, no key, no GPU",
                 "smollm2-135m", "minilm-l6", None, "bfloat16",
                 eval_examples=120, train_examples=400, train_steps=200,

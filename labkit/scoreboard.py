@@ -111,7 +111,19 @@ COLUMNS = (  # (header, field, format)
 )
 
 
-TIMING_FIELDS = ("latency_ms_mean", "train_seconds", "update_seconds")
+TIMING_FIELDS = ("latency_ms_mean", "train_seconds", "update_seconds", "wall_seconds")  # vary run to run
+
+
+def measurements(rows: list[Row]) -> list[dict]:
+    """The rows as dicts without their timings (``TIMING_FIELDS``): what two runs with the same seed on the
+    same machine must agree on, to the last digit.
+
+    >>> measurements([Row("rag", "top-5", accuracy=0.4, latency_ms_mean=812.0)])[0]["accuracy"]
+    0.4
+    >>> "latency_ms_mean" in measurements([Row("rag", "top-5")])[0]
+    False
+    """
+    return [{k: v for k, v in asdict(r).items() if k not in TIMING_FIELDS} for r in rows]
 
 
 def format_table(rows: list[Row], timings: bool = True) -> str:

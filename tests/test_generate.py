@@ -17,8 +17,8 @@ def test_batched_answers_match_one_by_one_and_count_tokens():
     model, tokenizer = load_generator("smollm2-135m", dtype=torch.float32)
     questions = ["What is the capital of France?", "What colour is the sky on a clear day?", "Name a fruit."]
     convs = [chat_messages(q) for q in questions]
-    config = GenerateConfig(max_new_tokens=12, batch_size=3, progress=False)
-    batched = generate(model, tokenizer, convs, config)
+    config = GenerateConfig(max_new_tokens=12, batch_size=2, progress=False)
+    batched = generate(model, tokenizer, convs, config)  # batched by length, answers back in the order asked
     single = [generate(model, tokenizer, [c], config)[0] for c in convs]
     assert len(batched) == 3
     for b, s, conv in zip(batched, single, convs):

@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 
 from labkit import data, ladder, runtime
-from labkit.scoreboard import load_scoreboard
+from labkit.scoreboard import load_scoreboard, measurements
 
 
 def test_heldout_sample_is_seeded_and_never_trained_on():
@@ -44,6 +44,8 @@ def test_prompt_rung_writes_scoreboard_and_plot(tmp_path, tiny_profile):
     assert (tmp_path / "ladder.png").stat().st_size > 10_000
     saved = json.loads((tmp_path / "scoreboard.json").read_text())["rows"]
     assert saved[0]["profile"] == "ci" and saved[0]["seed"] == 0
+    again = ladder.run_ladder(ladder.LadderConfig(rungs=("prompt",), out=tmp_path / "again", profile="ci"))
+    assert measurements(again) == measurements(rows)  # deterministic: same seed, same machine, same scoreboard
 
 
 def test_the_v2_update_chunks_hold_every_changed_document_in_its_v2_text():
