@@ -309,6 +309,12 @@ def load_base(source: str, quantize: str, compute, device: str):
                                               bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute)
         model = transformers.AutoModelForCausalLM.from_pretrained(source, quantization_config=bnb, dtype=compute,
                                                                   device_map={"": device})
+        for module in model.modules():
+            # bitsandbytes repacks NF4 weights for CPU inference the first time a layer runs in eval mode, and
+            # never unpacks them: training after an evaluation (an on_epoch callback) would backpropagate
+            # through a kernel without a gradient, silently. A model that trains never repacks.
+            if hasattr(module, "support_avx512bf16_for_cpu"):
+                module.support_avx512bf16_for_cpu = False
         return peft.prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     weights = torch.float32 if device == "cpu" else compute
     return transformers.AutoModelForCausalLM.from_pretrained(source, dtype=weights).to(device)

@@ -21,7 +21,7 @@ from labkit.generate import render
 from labkit.runtime import inference_dtype
 from labkit.train import (ADAPTER_FILES, Example, TrainConfig, adapter_bytes, add_adapters, collate,
                           completion_loss, describe, encode_example, estimate_memory, length_grouped_batches,
-                          load_adapter, load_trainable, merged_copy, plan_fit, save_adapter, summary_json, train)
+                          load_adapter, load_base, load_trainable, merged_copy, plan_fit, save_adapter, summary_json, train)
 
 ROOT = Path(__file__).resolve().parents[1]
 QWEN_1_5B = NS(hidden_size=1536, num_hidden_layers=28, intermediate_size=8960, vocab_size=151936,
@@ -320,6 +320,23 @@ def test_result_summaries(tokenizer, model):
     assert line.startswith("LoRA: 2 steps") and "tokens/s" in line
     data = json.loads(json.dumps(summary_json(result)))
     assert data["steps"] == 2 and data["plan"]["micro_batch"] == 4 and data["tokens_per_second"] > 0
+
+
+def test_an_evaluation_between_epochs_leaves_every_qlora_layer_trainable(tokenizer, tiny_source):
+    pytest.importorskip("bitsandbytes")
+    base = load_base(tiny_source, "nf4", torch.bfloat16, "cpu")
+    model = add_adapters(base, FAST, tiny_source, "nf4")
+    ids, mask, labels = batch(tokenizer, toy_examples(4))
+    model.eval()
+    with torch.inference_mode():  # what an on_epoch evaluation does
+        model(input_ids=ids, attention_mask=mask)
+    layers = [m for m in model.modules() if hasattr(m, "weight") and hasattr(m.weight, "quant_state")]
+    assert layers and not any(getattr(m.weight.quant_state, "packing_format_for_cpu", False) for m in layers)
+    model.train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        completion_loss(model, ids, mask, labels)[0].backward()
+    first = [p for n, p in model.named_parameters() if "lora_B" in n and ".layers.0." in n]  # (A starts with no gradient)
+    assert first and all(p.grad is not None and p.grad.abs().sum() > 0 for p in first)  # gradients reach layer 0
 
 
 def test_qlora_trains_on_cpu_and_merges_onto_the_full_precision_base(tokenizer, tiny_source, tmp_path):

@@ -1,0 +1,79 @@
+"""Generation speed and answers in float32 against bfloat16, at two batch sizes, in one run.
+
+The same frozen questions for every setting: closed-book questions (32 new tokens), RAG questions with the
+BM25 top-3 passages (48 new tokens) and few-shot JSON replies under the schema guard (160 new tokens).
+Prints seconds per question, accuracy or compliance, and how many answers are word for word the float32
+batch-8 answers (bfloat16 rounds differently, so a near tie can tip). `labkit.generate` batches
+conversations of similar length together in every setting.
+
+    HF_HUB_OFFLINE=1 LABKIT_PROFILE=ci python scripts/bench_generate.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+from labkit import data, evals, prompts
+from labkit.both import pick_retriever
+from labkit.generate import GenerateConfig, generate
+from labkit.ladder import build_course_retriever, few_shot_examples, heldout_sample
+from labkit.models import load_generator
+from labkit.runtime import get_profile, inference_dtype
+
+
+def workloads(questions: int, tasks: int) -> dict:
+    """name -> (conversations, max_new_tokens, json schema or None, scorer of the answer texts)."""
+    profile = get_profile()
+    heldout = heldout_sample(profile, random.Random(0))
+    facts, format_tasks = heldout.facts[:questions], heldout.format_tasks[:tasks]
+    bm25 = pick_retriever(build_course_retriever("v1"), "bm25")
+    golds = [r.answers for r in facts]
+
+    def accuracy(texts):
+        return evals.rate(evals.answer_matches(t, g) for t, g in zip(texts, golds))
+
+    schema = data.load_reply_schema()
+    rag = [prompts.rag_messages(r.question, [(h.chunk.doc_id, h.chunk.searchable_text)
+                                             for h in bm25.search(r.question, k=3, role="agent")]) for r in facts]
+    examples = few_shot_examples(2, random.Random(0))
+    replies = [prompts.format_messages(prompts.format_request(t.message, t.ticket_id, t.product_code), examples)
+               for t in format_tasks]
+    return {
+        "closed-book": ([prompts.chat_messages(r.question) for r in facts], 32, None, accuracy),
+        "RAG, BM25 top-3": (rag, 48, None, accuracy),
+        "few-shot JSON, guard": (replies, profile.max_format_tokens, schema,
+                                 lambda texts: evals.rate(evals.format_compliant(t, schema) for t in texts)),
+    }
+
+
+def main() -> None:
+    import torch
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--questions", type=int, default=32)
+    parser.add_argument("--tasks", type=int, default=16)
+    args = parser.parse_args()
+    profile = get_profile()
+    work = workloads(args.questions, args.tasks)
+    settings = [(torch.float32, 8), (torch.bfloat16, 8), (torch.bfloat16, 16)]
+    print(f"profile {profile.name}; labkit's default dtype here: {inference_dtype('cpu')}")
+    reference: dict[str, list[str]] = {}
+    print("| dtype | batch | workload | s per question | score | same words as float32, batch 8 |")
+    print("| --- | ---: | --- | ---: | ---: | ---: |")
+    for dtype, batch in settings:
+        model, tokenizer = load_generator(profile.generator, dtype=dtype)
+        for name, (conversations, tokens, schema, score) in work.items():
+            config = GenerateConfig(max_new_tokens=tokens, batch_size=batch, json_schema=schema, progress=False)
+            started = time.perf_counter()
+            texts = [a.text for a in generate(model, tokenizer, conversations, config)]
+            seconds = (time.perf_counter() - started) / len(conversations)
+            same = reference.setdefault(name, texts)
+            agree = sum(a == b for a, b in zip(texts, same))
+            print(f"| {str(dtype).removeprefix('torch.')} | {batch} | {name} | {seconds:.2f} | {score(texts):.0%} | "
+                  f"{agree} of {len(texts)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
