@@ -269,6 +269,12 @@ def token_pieces(tokenizer) -> list[str]:
     return pieces
 
 
+def _ranked(scores, first: int):
+    """Token ids by falling score: the top ``first``, then (only if asked for) all the rest."""
+    yield scores.topk(first).indices.tolist()
+    yield scores.argsort(descending=True)[first:].tolist()
+
+
 class JsonGuard:
     """A logits processor for ``model.generate`` that keeps each reply a valid prefix of one JSON object
     (that follows ``schema``'s simple rules, when one is given: see :class:`JsonPrefix`).
@@ -321,9 +327,8 @@ class JsonGuard:
             return [self.eos]
         allowed: list[int] = []
         first = min(64, scores.shape[-1])
-        orders = (lambda: scores.topk(first).indices, lambda: scores.argsort(descending=True)[first:])
-        for order in (make() for make in orders):  # the full sort only when none of the top candidates fits
-            for token in order.tolist():  # usually one of the first few candidates fits
+        for order in _ranked(scores, first):  # the full sort only when none of the top candidates fits
+            for token in order:  # usually one of the first few candidates fits
                 if token in self.special or not self.pieces[token]:
                     continue
                 if state.copy().feed(self.pieces[token]):

@@ -63,14 +63,13 @@ def generate(model, tokenizer, conversations: list[list[dict]], config: Generate
         return []
     tokenizer.padding_side = "left"
     texts = [render(tokenizer, messages) for messages in conversations]
-    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
-    order = sorted(range(len(texts)), key=lambda i: -lengths[i])  # similar lengths together: little padding
+    token_ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    order = sorted(range(len(texts)), key=lambda i: -len(token_ids[i]))  # similar lengths together: little padding
     answers: list[Answer | None] = [None] * len(texts)
     starts = range(0, len(texts), config.batch_size)
     for start in tqdm(starts, desc="generate", unit="batch", disable=progress_off() or not config.progress or len(starts) < 2):
         batch = order[start:start + config.batch_size]
-        enc = tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True,
-                        add_special_tokens=False).to(model.device)
+        enc = tokenizer.pad({"input_ids": [token_ids[i] for i in batch]}, return_tensors="pt").to(model.device)
         if config.do_sample and seed is not None:
             torch.manual_seed(seed + start)
         guard = []

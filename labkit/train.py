@@ -35,7 +35,7 @@ from typing import Callable, Sequence
 
 from labkit.errors import LabkitError
 from labkit.generate import render
-from labkit.runtime import bf16_supported, inference_dtype, pick_device, progress_off, quiet_import, say_once
+from labkit.runtime import inference_dtype, pick_device, progress_off, quiet_import, say_once
 from labkit.storage import verify_folder, write_folder
 
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json", "labkit-train.json")
@@ -242,9 +242,7 @@ def _compute_dtype(config: TrainConfig, device: str):
         if config.dtype not in ("bfloat16", "float16", "float32"):
             raise LabkitError(f"unknown dtype {config.dtype!r}", "use 'bfloat16', 'float16' or 'float32' (or None)")
         return getattr(torch, config.dtype)
-    if bf16_supported(device):
-        return torch.bfloat16
-    return torch.float16 if device == "cuda" else torch.float32
+    return inference_dtype(device)  # the same choice as generation: bf16 where it runs natively
 
 
 def _nf4_available(device: str) -> bool:
