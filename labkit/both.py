@@ -125,11 +125,12 @@ def raft_set(hybrid, config: BothConfig) -> list:
     return raft.build_set(records, hybrid.dense.all_chunks(), pick_retriever(hybrid, config.retriever), config.raft, rng)
 
 
-def train_raft(model_key: str, examples: Sequence, config: BothConfig):
-    """Train (or load the identical cached run of) the RAFT adapter: :func:`labkit.train.fit`."""
+def train_raft(model_key: str, examples: Sequence, config: BothConfig, isolate: bool = False):
+    """Train (or load the identical cached run of) the RAFT adapter: :func:`labkit.train.fit` (``isolate``:
+    in a child process)."""
     from labkit.train import fit
 
-    return fit(model_key, [e.to_example() for e in examples], config.training)
+    return fit(model_key, [e.to_example() for e in examples], config.training, isolate=isolate)
 
 
 def variant_name(config: BothConfig, what: str = "RAFT") -> str:
@@ -187,14 +188,14 @@ def comparison(base_model, tokenizer, raft_fitted, records: Sequence, hybrid, co
 
 
 def both_rung(model, tokenizer, heldout, profile: Profile, model_name: str = "",
-              config: BothConfig = BothConfig(), limit: int | None = None) -> list[Row]:
-    """RAFT-train the JSON reader, then score it with retrieval on v1 and after the v2 update (the first
-    ``limit`` updated facts), next to the base model reading the same retrieved passages."""
+              config: BothConfig = BothConfig(), limit: int | None = None, isolate: bool = False) -> list[Row]:
+    """RAFT-train the JSON reader (``isolate``: in a child process), then score it with retrieval on v1 and
+    after the v2 update (the first ``limit`` updated facts), next to the base model reading the same
+    retrieved passages."""
     base = {"rung": "both", "model": model_name, "profile": profile.name}
     print(f"[ladder] rung both: index v1 (dense + BM25), build the RAFT set ({config.retriever} distractors), train")
     hybrid = build_course_retriever("v1")
-    examples = raft_set(hybrid, config)
-    fitted = train_raft(model_name or profile.generator, examples, config)
+    fitted = train_raft(model_name or profile.generator, raft_set(hybrid, config), config, isolate)
     questions = heldout.facts + heldout.unanswerable
     top = retrieved(pick_retriever(hybrid, config.retriever), questions, config.k)
     print("[ladder] rung both: the base model and the RAFT model read the same retrieved passages")

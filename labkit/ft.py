@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 
 from labkit import data, evals, prompts
 from labkit.ladder import closed_book, format_replies, guarded, stale_rate
-from labkit.runtime import Profile, get_profile
+from labkit.runtime import Profile, get_profile, release_memory
 from labkit.scoreboard import Row
 from labkit.train import Example, TrainConfig
 
@@ -195,15 +195,19 @@ def training_accuracy(model, tokenizer, records: list, profile: Profile, answers
 # the rung
 
 
+def format_training_examples() -> list[Example]:
+    """The format fine-tune's training set: every training task, the one-line prompt and its JSON reply."""
+    return [format_example(t) for t in data.load_format_tasks() if t.split == "train"]
+
+
 def behaviour_run(profile: Profile, tasks: list, base: dict, config: TrainConfig = FORMAT_TRAINING,
-                  model_key: str | None = None):
-    """Fine-tune the format on the training tasks (or reuse the identical cached run: :func:`labkit.train.fit`),
-    then score the held-out ``tasks`` with the one-line prompt. Returns (row, replies, train result, the merged
-    model, tokenizer)."""
+                  model_key: str | None = None, isolate: bool = False):
+    """Fine-tune the format on the training tasks (or reuse the identical cached run: :func:`labkit.train.fit`;
+    ``isolate``: train in a child process), then score the held-out ``tasks`` with the one-line prompt.
+    Returns (row, replies, train result, the merged model, tokenizer)."""
     from labkit.train import fit
 
-    examples = [format_example(t) for t in data.load_format_tasks() if t.split == "train"]
-    fitted = fit(model_key or profile.generator, examples, config)
+    fitted = fit(model_key or profile.generator, format_training_examples(), config, isolate=isolate)
     row, replies = format_row(fitted.model, fitted.tokenizer, tasks, profile, "format (tuned, 1-line prompt)",
                               tuned=True, base=base)
     row.train_seconds, row.adapter_mb = fitted.result.seconds, fitted.adapter_mb
@@ -211,15 +215,16 @@ def behaviour_run(profile: Profile, tasks: list, base: dict, config: TrainConfig
 
 
 def facts_run(profile: Profile, sets: FactSets, base: dict, config: TrainConfig = FACTS_TRAINING,
-              model_key: str | None = None, on_epoch=None):
-    """Fine-tune the facts closed-book (or reuse the identical cached run), then score the six sets.
+              model_key: str | None = None, on_epoch=None, isolate: bool = False):
+    """Fine-tune the facts closed-book (or reuse the identical cached run; ``isolate``: train in a child
+    process), then score the six sets.
     Returns (rows, results, train result, merged model).
 
     The cost to absorb one fact update is a retraining run: ``update_seconds`` on the (e) row is this run's
     training time (the corrected set is the same size)."""
     from labkit.train import fit
 
-    fitted = fit(model_key or profile.generator, sets.examples, config, on_epoch=on_epoch)
+    fitted = fit(model_key or profile.generator, sets.examples, config, on_epoch=on_epoch, isolate=isolate)
     results = score_fact_sets(fitted.model, fitted.tokenizer, sets, profile)
     rows = fact_rows(results, base, "facts", train_seconds=fitted.result.seconds, adapter_mb=fitted.adapter_mb)
     rows[list(FACT_SET_NAMES).index("updates")].update_seconds = fitted.result.seconds
@@ -227,13 +232,15 @@ def facts_run(profile: Profile, sets: FactSets, base: dict, config: TrainConfig 
 
 
 def ft_rung(model, tokenizer, heldout, profile: Profile, rng: random.Random, model_name: str = "",
-            facts: FactsConfig = FactsConfig(), limit: int | None = None, json_only: bool = False) -> list[Row]:
+            facts: FactsConfig = FactsConfig(), limit: int | None = None, json_only: bool = False,
+            isolate: bool = False) -> list[Row]:
     """Both experiments, with the base model's closed-book scores on the same fact sets (as prompt-rung rows).
     ``limit`` caps every scored set (the training examples stay the same); ``json_only`` adds the format
-    fine-tune's replies decoded under the JSON guard, next to the unguarded ones."""
+    fine-tune's replies decoded under the JSON guard, next to the unguarded ones; ``isolate`` trains each
+    adapter in a child process (:func:`labkit.train.fit`)."""
     base = {"rung": "ft", "model": model_name, "profile": profile.name}
     print("[ladder] rung ft: the format fine-tune (behaviour)")
-    fmt_row, _, _, tuned, tuned_tokenizer = behaviour_run(profile, heldout.format_tasks, base)
+    fmt_row, _, _, tuned, tuned_tokenizer = behaviour_run(profile, heldout.format_tasks, base, isolate=isolate)
     fmt_rows = [fmt_row]
     if json_only:
         fmt_rows.append(format_row(tuned, tuned_tokenizer, heldout.format_tasks, profile,
@@ -244,7 +251,9 @@ def ft_rung(model, tokenizer, heldout, profile: Profile, rng: random.Random, mod
         sets = replace(sets, **{name: getattr(sets, name)[:limit] for name in FACT_SET_NAMES})
     before = fact_rows(score_fact_sets(model, tokenizer, sets, profile),
                        {"rung": "prompt", "model": model_name, "profile": profile.name}, "closed-book")
-    after, *_ = facts_run(profile, sets, base)
+    del tuned  # the format model is done with: its memory can go before the next training run
+    release_memory()
+    after, *_ = facts_run(profile, sets, base, isolate=isolate)
     return [*fmt_rows, *before, *after]
 
 

@@ -28,7 +28,7 @@ from labkit.chunk import ChunkConfig, chunk_documents
 from labkit.errors import LabkitError
 from labkit.generate import GenerateConfig, generate
 from labkit.rag import RagConfig, answer_questions
-from labkit.runtime import Profile, get_profile, seed_everything
+from labkit.runtime import Profile, get_profile, release_memory, seed_everything
 from labkit.scoreboard import Row, append_rows, format_headlines, format_table, plot_headlines
 
 RUNGS = ("prompt", "rag", "ft", "both")
@@ -59,6 +59,7 @@ class LadderConfig:
     chunking: ChunkConfig = COURSE_CHUNKING
     sample: int | None = None  # cap every scored set at this many questions (a quick run, as lab 09 does)
     json_guard: bool = True  # decode every JSON reply under the reply schema's guard (labkit.constrain)
+    isolate_training: bool = True  # train each adapter in a child process, so its memory goes back when it ends
 
 
 @dataclass(frozen=True)
@@ -177,11 +178,14 @@ def prompt_rung(model, tokenizer, heldout: HeldOut, profile: Profile, rng: rando
 
 
 def build_course_index(version: str = "v1", chunking: ChunkConfig = COURSE_CHUNKING, embedder=None):
-    """Chunk and embed one corpus version into a :class:`labkit.index.VectorIndex` with the course roles."""
-    from labkit.embed import Embedder
+    """Chunk and embed one corpus version into a :class:`labkit.index.VectorIndex` with the course roles.
+    The default embedder keeps its vectors in the labkit cache (``<cache>/embeddings``), so the labs and the
+    ladder embed the course corpus once, not once per index."""
+    from labkit.embed import EmbedConfig, Embedder
     from labkit.index import VectorIndex
+    from labkit.models import cache_dir
 
-    embedder = embedder or Embedder()
+    embedder = embedder or Embedder(EmbedConfig(cache_dir=cache_dir() / "embeddings"))
     chunks = chunk_documents(data.load_corpus(version), chunking, embedder.tokenizer, progress=False)
     return VectorIndex.build(chunks, embedder, access_policy=data.ROLE_LABELS)
 
@@ -333,6 +337,8 @@ def headlines(rows: list[Row]) -> dict[str, dict]:
 
 def run_ladder(config: LadderConfig = LadderConfig()) -> list[Row]:
     """Run the chosen rungs, append their rows to ``out/scoreboard.json``, plot ``out/ladder.png``."""
+    from labkit.both import BothConfig, both_rung
+    from labkit.ft import ft_rung
     from labkit.models import load_generator
 
     unknown = [r for r in config.rungs if r not in RUNGS]
@@ -354,16 +360,15 @@ def run_ladder(config: LadderConfig = LadderConfig()) -> list[Row]:
     if "rag" in config.rungs:
         print("[ladder] rung rag: index v1, answer with passages, check restricted questions, apply the v2 update")
         rows += rag_rung(model, tokenizer, heldout, profile, config, profile.generator)
+        release_memory()
     if "ft" in config.rungs:
-        from labkit.ft import ft_rung
-
         rows += ft_rung(model, tokenizer, heldout, profile, random.Random(config.seed), profile.generator,
-                        limit=config.sample, json_only=config.json_guard)
+                        limit=config.sample, json_only=config.json_guard, isolate=config.isolate_training)
+        release_memory()
     if "both" in config.rungs:
-        from labkit.both import BothConfig, both_rung
-
         rows += both_rung(model, tokenizer, heldout, profile, profile.generator,
-                          replace(BothConfig(), json_only=config.json_guard), limit=config.sample)
+                          replace(BothConfig(), json_only=config.json_guard), limit=config.sample,
+                          isolate=config.isolate_training)
     for row in rows:
         row.seed = config.seed
     out = Path(config.out)

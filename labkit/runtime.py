@@ -151,6 +151,25 @@ def inference_dtype(device: str):
     return torch.float16 if device == "cuda" else torch.float32
 
 
+def release_memory() -> None:
+    """Collect garbage and hand freed heap memory back to the system (glibc keeps it otherwise, so a
+    process's footprint only grows: the ladder calls this between rungs). A no-op where there is no glibc.
+
+    >>> release_memory()
+    """
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if name and platform.system() == "Linux":
+        try:
+            ctypes.CDLL(name).malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+            pass
+
+
 def _cpu_flags() -> set[str]:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:

@@ -1,7 +1,7 @@
 """Fine-tuning with LoRA adapters: QLoRA (4-bit NF4 base) where bitsandbytes works, plain LoRA otherwise.
 
-One path, one :class:`TrainConfig`. The base model is frozen (and, with ``quantize="nf4"``,
-stored in 4 bits with double quantization, as in Dettmers et al. 2023); small LoRA matrices on
+One path, one :class:`TrainConfig`. The base model is frozen (and, with ``quantize="nf4"``, the default
+on a GPU, stored in 4 bits with double quantization, as in Dettmers et al. 2023); small LoRA matrices on
 every linear layer are the only weights that learn. The loss is taken on the completion only:
 prompt tokens are masked, and the output layer is applied only at the positions that are
 scored, which saves the largest activation of a small model (its logits over the vocabulary).
@@ -64,7 +64,7 @@ class TrainConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.0
-    quantize: str = "nf4"  # "nf4" (QLoRA) or "none" (LoRA on a bf16/fp16/fp32 base)
+    quantize: str = "auto"  # "nf4" (QLoRA), "none" (LoRA on a 16-bit base) or "auto": nf4 on a GPU, none elsewhere
     dtype: str | None = None  # compute dtype; None: bf16 where it is fast, fp16 on other GPUs, else fp32
     gradient_checkpointing: bool | None = None  # None: plan_fit decides
     memory_gb: float | None = None  # budget in GiB; None: the profile's
@@ -205,6 +205,7 @@ def plan_fit(model_config, config: TrainConfig, budget_gib: float, compute_bytes
         raise LabkitError(f"batch_size={config.batch_size}, max_seq_len={config.max_seq_len}",
                           "use batch_size >= 1 and max_seq_len >= 2")
     usable = 0.9 * budget_gib
+    quantize = resolve_quantize(config.quantize, device)
     checkpointing = (False, True) if config.gradient_checkpointing is None else (config.gradient_checkpointing,)
     micros = [config.batch_size >> i for i in range(config.batch_size.bit_length())]
     if device == "cpu":
@@ -213,7 +214,7 @@ def plan_fit(model_config, config: TrainConfig, budget_gib: float, compute_bytes
         candidates = [(m, c) for m in micros for c in checkpointing]
     tried = None
     for micro, ckpt in candidates:
-        estimate = estimate_memory(model_config, quantize=config.quantize, compute_bytes=compute_bytes,
+        estimate = estimate_memory(model_config, quantize=quantize, compute_bytes=compute_bytes,
                                    micro_batch=micro, seq_len=config.max_seq_len, lora_r=config.lora_r,
                                    gradient_checkpointing=ckpt, scored_share=scored_share,
                                    loss_chunk_tokens=config.loss_chunk_tokens, full_attention=device == "cpu")
@@ -222,7 +223,7 @@ def plan_fit(model_config, config: TrainConfig, budget_gib: float, compute_bytes
             return FitPlan(micro, math.ceil(config.batch_size / micro), ckpt, estimate, budget_gib)
     need = sum(tried.values())
     how = "with gradient checkpointing" if checkpointing[-1] else "without gradient checkpointing (forced)"
-    fixes = ["shorten max_seq_len"] + (["use quantize='nf4'"] if config.quantize != "nf4" else []) + \
+    fixes = ["shorten max_seq_len"] + (["use quantize='nf4'"] if quantize != "nf4" else []) + \
         (["allow gradient checkpointing (gradient_checkpointing=None)"] if not checkpointing[-1] else []) + \
         ["pick a smaller model (LABKIT_PROFILE=ci)", "raise TrainConfig.memory_gb if this machine really has more memory"]
     raise LabkitError(
@@ -253,11 +254,28 @@ def _nf4_available(device: str) -> bool:
     return device in ("cuda", "cpu")
 
 
+def resolve_quantize(quantize: str, device: str) -> str:
+    """What ``TrainConfig.quantize`` means on ``device``: ``"auto"`` is 4-bit NF4 (QLoRA) on a GPU, where it
+    is what lets a 1.5B model train on a T4, and plain LoRA on a 16-bit base elsewhere: on a CPU, measured
+    with the embedded model, 4-bit trains about a fifth slower and takes no less memory (docs/BENCHMARKS.md).
+
+    >>> resolve_quantize("auto", "cuda"), resolve_quantize("auto", "cpu"), resolve_quantize("nf4", "cpu")
+    ('nf4', 'none', 'nf4')
+    """
+    if quantize not in ("auto", "nf4", "none"):
+        raise LabkitError(f"unknown quantize={quantize!r}",
+                          "use 'auto' (the default), 'nf4' (QLoRA: a 4-bit base) or 'none' (plain LoRA)")
+    if quantize == "auto":
+        return "nf4" if device == "cuda" else "none"
+    return quantize
+
+
 def load_trainable(key: str | None = None, config: TrainConfig = TrainConfig(), device: str | None = None):
     """Load the generator ``key`` (the profile's by default) with fresh LoRA adapters, ready to train.
 
-    With ``config.quantize == "nf4"`` the base is loaded in 4 bits (QLoRA); where bitsandbytes cannot
-    do that, plain LoRA is used instead and that is said once. The returned model is in train mode.
+    The base is loaded in 4 bits (QLoRA) where ``config.quantize`` resolves to ``"nf4"``
+    (:func:`resolve_quantize`); where bitsandbytes cannot do that, plain LoRA is used instead and that is
+    said once. The returned model is in train mode.
     """
     from labkit.models import _offline_hint, model_source
     from labkit.runtime import get_profile
@@ -267,9 +285,7 @@ def load_trainable(key: str | None = None, config: TrainConfig = TrainConfig(), 
     transformers = quiet_import("transformers")
     transformers.utils.logging.disable_progress_bar()
     compute = _compute_dtype(config, device)
-    quantize = config.quantize
-    if quantize not in ("nf4", "none"):
-        raise LabkitError(f"unknown quantize={quantize!r}", "use 'nf4' (QLoRA) or 'none' (plain LoRA)")
+    quantize = resolve_quantize(config.quantize, device)
     if quantize == "nf4" and not _nf4_available(device):
         say_once(f"labkit: 4-bit NF4 is not available on {device} (bitsandbytes missing or unsupported); "
                  "training plain LoRA instead.")
@@ -296,10 +312,8 @@ def _quiet_deprecations():
 
 def load_base(source: str, quantize: str, compute, device: str):
     """The frozen base model from ``source``: 4-bit NF4 with double quantization, prepared for k-bit
-    training (``quantize="nf4"``), or full weights: fp32 master weights on a CPU (autocast computes in
-    bf16), the compute dtype on a GPU."""
-    import torch
-
+    training (``quantize="nf4"``), or full weights in the compute dtype (the LoRA weights that learn are
+    float32 either way: peft keeps adapters of a 16-bit base in float32)."""
     transformers = quiet_import("transformers")
     if quantize == "nf4":
         peft = quiet_import("peft")
@@ -314,8 +328,7 @@ def load_base(source: str, quantize: str, compute, device: str):
             if hasattr(module, "support_avx512bf16_for_cpu"):
                 module.support_avx512bf16_for_cpu = False
         return peft.prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    weights = torch.float32 if device == "cpu" else compute
-    return transformers.AutoModelForCausalLM.from_pretrained(source, dtype=weights).to(device)
+    return transformers.AutoModelForCausalLM.from_pretrained(source, dtype=compute).to(device)
 
 
 def add_adapters(model, config: TrainConfig, source: str, quantize: str = "none"):
@@ -448,8 +461,9 @@ def train(model, tokenizer, examples: Sequence[Example], config: TrainConfig = T
     compute = _compute_dtype(config, device)
     encoded = [encode_example(tokenizer, e, config.max_seq_len) for e in examples]
     scored_share = sum(sum(t != -100 for t in labels) for _, labels in encoded) / sum(len(i) for i, _ in encoded)
-    plan = plan_fit(model.config, config, _budget_gib(config, device), torch.finfo(compute).bits // 8, scored_share,
-                    device)
+    quantize = getattr(model, "labkit_quantize", None) or resolve_quantize(config.quantize, device)
+    plan = plan_fit(model.config, replace(config, quantize=quantize), _budget_gib(config, device),
+                    torch.finfo(compute).bits // 8, scored_share, device)
     if plan.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
@@ -627,7 +641,7 @@ def summary_json(result: TrainResult) -> dict:
 # a content-keyed cache: the same examples, config and base train once
 
 
-TRAINER_VERSION = 2  # bump when the same config and examples would now train a different adapter
+TRAINER_VERSION = 3  # bump when the same config and examples would now train a different adapter
 
 
 def cache_key(model_key: str, examples: Sequence[Example], config: TrainConfig) -> str:
@@ -664,28 +678,73 @@ def _result_from_json(saved: dict) -> TrainResult:
 
 
 def fit(model_key: str, examples: Sequence[Example], config: TrainConfig, on_epoch=None,
-        cache: Path | str | None = None) -> Fitted:
+        cache: Path | str | None = None, isolate: bool = False) -> Fitted:
     """Train LoRA/QLoRA adapters on ``examples`` and merge them, or load the adapter an identical run
     saved under ``cache`` (default ``<labkit cache>/adapters``; ``cache=False``: never). A run with an
     ``on_epoch`` callback always trains (the callback has to see the epochs) and then fills the cache.
+
+    ``isolate=True`` trains in a child process that saves the adapter to the cache and exits, so that the
+    memory training took goes back to the system; this process then loads the adapter. The ladder does
+    this, to stay within its memory budget. It needs the cache and no ``on_epoch``.
 
     >>> fitted = fit("smollm2-135m", examples, TrainConfig(epochs=1))      # doctest: +SKIP
     >>> fitted.result.losses[-1] < fitted.result.losses[0], fitted.from_cache  # doctest: +SKIP
     (True, False)
     """
+    if isolate and (cache is False or on_epoch is not None):
+        raise LabkitError("fit(isolate=True) trains in a child process, which needs the adapter cache and no on_epoch",
+                          "drop isolate=True, or leave the cache on and pass no on_epoch callback")
+    folder = None if cache is False else _cache_root(cache) / cache_key(model_key, examples, config)
+    if folder is not None and on_epoch is None:
+        cached = _cached(folder)
+        if cached is not None:
+            return cached
+    if isolate:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
+            child.submit(_train_into_cache, model_key, list(examples), config, folder).result()  # re-raises its error
+        return _load_fitted(folder, from_cache=False)
+    model, tokenizer, result, adapter_mb = _train_and_save(model_key, examples, config, folder, on_epoch)
+    return Fitted(merged_copy(model), tokenizer, result, adapter_mb, False)
+
+
+def _cache_root(cache: Path | str | None) -> Path:
     from labkit.models import cache_dir
 
-    folder = None if cache is False else Path(cache or cache_dir() / "adapters") / cache_key(model_key, examples, config)
-    if folder is not None and on_epoch is None and (folder / "labkit-train.json").exists():
-        try:
-            model, tokenizer = load_adapter(folder)
-            info = json.loads((folder / "labkit-train.json").read_text())
-            return Fitted(model, tokenizer, _result_from_json(info["result"]), info["adapter_mb"], True)
-        except LabkitError as e:  # a damaged entry: say so, train again, overwrite it
-            say_once(f"labkit: retraining, the cached adapter is unusable ({e.problem})")
+    return Path(cache or cache_dir() / "adapters")
+
+
+def _cached(folder: Path) -> Fitted | None:
+    """The run saved in ``folder``, or None when there is none or it is damaged (that is said once)."""
+    if not (folder / "labkit-train.json").exists():
+        return None
+    try:
+        return _load_fitted(folder, from_cache=True)
+    except LabkitError as e:  # a damaged entry: train again and overwrite it
+        say_once(f"labkit: retraining, the cached adapter is unusable ({e.problem})")
+        return None
+
+
+def _load_fitted(folder: Path, from_cache: bool) -> Fitted:
+    model, tokenizer = load_adapter(folder)
+    info = json.loads((folder / "labkit-train.json").read_text())
+    return Fitted(model, tokenizer, _result_from_json(info["result"]), info["adapter_mb"], from_cache)
+
+
+def _train_and_save(model_key: str, examples: Sequence[Example], config: TrainConfig, folder: Path | None,
+                    on_epoch=None):
+    """Train fresh adapters, save them to ``folder`` (None: don't); returns (model, tokenizer, result, MB)."""
     model, tokenizer = load_trainable(model_key, config)
     result = train(model, tokenizer, examples, config, on_epoch=on_epoch)
     adapter_mb = adapter_bytes(model) / 1e6
     if folder is not None:
         save_adapter(model, folder, {"result": summary_json(result), "adapter_mb": adapter_mb})
-    return Fitted(merged_copy(model), tokenizer, result, adapter_mb, False)
+    return model, tokenizer, result, adapter_mb
+
+
+def _train_into_cache(model_key: str, examples: Sequence[Example], config: TrainConfig, folder: Path) -> None:
+    """What the child process of ``fit(isolate=True)`` runs: train and save; the model stays in the child
+    and goes with it."""
+    _train_and_save(model_key, examples, config, folder)

@@ -98,3 +98,14 @@ def test_headlines_take_each_rungs_figures_from_the_rows_that_speak_for_it():
     assert summary["ft"]["format_compliance"] == 0.95  # the guarded row speaks for the format where it exists
     assert summary["both"]["fresh_accuracy"] == 0.45 and summary["both"]["format_compliance"] == 1.0
     assert list(headlines(rows[:3])) == ["prompt"]
+
+
+def test_the_course_index_embeds_the_corpus_once_then_reads_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path))
+    first = ladder.build_course_index("v1")
+    assert first.embedder.last_stats.encoded > 500 and first.embedder.last_stats.from_cache == 0
+    again = ladder.build_course_index("v1")
+    assert again.embedder.last_stats.encoded == 0, "the second build must read every vector from the cache"
+    question = "What is the warranty period for Baskel hygrometers?"
+    assert ([h.chunk.chunk_id for h in first.search(question, k=5, role="agent")]
+            == [h.chunk.chunk_id for h in again.search(question, k=5, role="agent")])

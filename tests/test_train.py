@@ -570,3 +570,26 @@ def test_fit_trains_once_then_loads_the_identical_run_from_the_cache(tiny_source
     retrained = train_module.fit("tiny", examples, FAST, cache=tmp_path)
     assert not retrained.from_cache and len(loads) == 3, "a damaged cache entry is retrained, not trusted"
     assert train_module.fit("tiny", examples, FAST, cache=tmp_path).from_cache, "and the entry is whole again"
+
+
+def test_fit_isolated_trains_in_a_child_process_and_this_one_loads_the_adapter(tmp_path, monkeypatch):
+    import labkit.train as train_module
+
+    def no_training_here(*args, **kwargs):
+        raise AssertionError("fit(isolate=True) must not train in the calling process")
+
+    monkeypatch.setattr(train_module, "load_trainable", no_training_here)  # the child imports its own, untouched
+    examples = toy_examples(4)
+    config = replace(FAST, max_steps=2, quantize="none", max_seq_len=48, batch_size=2)
+    fitted = train_module.fit("smollm2-135m", examples, config, cache=tmp_path, isolate=True)
+    assert not fitted.from_cache and fitted.result.steps == 2 and fitted.adapter_mb > 0
+    assert not fitted.model.training and not hasattr(fitted.model, "peft_config"), "merged, ready to generate"
+    entry = tmp_path / train_module.cache_key("smollm2-135m", examples, config)
+    assert train_module.fit("smollm2-135m", examples, config, cache=tmp_path, isolate=True).from_cache
+    (entry / "adapter_model.safetensors").write_bytes(b"half an adapter")
+    retrained = train_module.fit("smollm2-135m", examples, config, cache=tmp_path, isolate=True)
+    assert not retrained.from_cache, "a damaged cache entry is trained again, in the child"
+    with pytest.raises(LabkitError, match="unknown quantize"):  # an error in the child is raised here
+        train_module.fit("smollm2-135m", examples, replace(config, quantize="int3"), cache=tmp_path, isolate=True)
+    with pytest.raises(LabkitError, match="child process"):
+        train_module.fit("smollm2-135m", examples, config, cache=False, isolate=True)
