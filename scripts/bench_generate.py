@@ -2,11 +2,14 @@
 
 The same frozen questions for every setting: closed-book questions (32 new tokens), RAG questions with the
 BM25 top-3 passages (48 new tokens) and few-shot JSON replies under the schema guard (160 new tokens).
-Prints seconds per question, accuracy or compliance, and how many answers are word for word the float32
-batch-8 answers (bfloat16 rounds differently, so a near tie can tip). `labkit.generate` batches
+Prints seconds per question, accuracy or compliance, and how many answers are word for word the first
+setting's answers (float32 at batch 8 by default: bfloat16 rounds differently, and padding differs between
+batch sizes, so a near tie can tip). `labkit.generate` batches
 conversations of similar length together in every setting.
 
     HF_HUB_OFFLINE=1 LABKIT_PROFILE=ci python scripts/bench_generate.py
+    HF_HUB_OFFLINE=1 LABKIT_PROFILE=ci python scripts/bench_generate.py --questions 60 --tasks 20 \
+        --settings bfloat16:16,bfloat16:32,bfloat16:64
 """
 
 from __future__ import annotations
@@ -54,13 +57,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=32)
     parser.add_argument("--tasks", type=int, default=16)
+    parser.add_argument("--settings", default="float32:8,bfloat16:8,bfloat16:16",
+                        help="dtype:batch pairs, compared with the first (default: %(default)s)")
     args = parser.parse_args()
     profile = get_profile()
     work = workloads(args.questions, args.tasks)
-    settings = [(torch.float32, 8), (torch.bfloat16, 8), (torch.bfloat16, 16)]
+    settings = [(getattr(torch, dtype), int(batch)) for dtype, batch in
+                (pair.split(":") for pair in args.settings.split(","))]
     print(f"profile {profile.name}; labkit's default dtype here: {inference_dtype('cpu')}")
     reference: dict[str, list[str]] = {}
-    print("| dtype | batch | workload | s per question | score | same words as float32, batch 8 |")
+    first = f"{str(settings[0][0]).removeprefix('torch.')}, batch {settings[0][1]}"
+    print(f"| dtype | batch | workload | s per question | score | same words as {first} |")
     print("| --- | ---: | --- | ---: | ---: | ---: |")
     for dtype, batch in settings:
         model, tokenizer = load_generator(profile.generator, dtype=dtype)

@@ -27,12 +27,15 @@ def main() -> None:
     parser.add_argument("--facts", action="store_true", help="add the facts fine-tune (lab 07's adapter) to the comparison")
     parser.add_argument("--without-oracle", choices=("answer", "abstain"), default=None)
     parser.add_argument("--epochs", type=float, default=None)
+    parser.add_argument("--learning-rate", type=float, default=None)
     args = parser.parse_args()
     config = both.BothConfig()
     if args.without_oracle:
         config = replace(config, raft=replace(config.raft, without_oracle=args.without_oracle))
     if args.epochs:
         config = replace(config, training=replace(config.training, epochs=args.epochs))
+    if args.learning_rate:
+        config = replace(config, training=replace(config.training, learning_rate=args.learning_rate))
     print(config, flush=True)
     profile = get_profile()
     heldout = heldout_sample(profile, seed_everything(0))

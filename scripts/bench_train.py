@@ -55,7 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--quantize", default=FORMAT_TRAINING.quantize, choices=("nf4", "none"))
+    parser.add_argument("--quantize", default=FORMAT_TRAINING.quantize, choices=("auto", "nf4", "none"))
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     args = parser.parse_args()
     config = replace(FORMAT_TRAINING, quantize=args.quantize, gradient_checkpointing=False)
