@@ -1,4 +1,4 @@
-"""Fine-tuning with LoRA adapters: QLoRA (4-bit NF4 base) where bitsandbytes works, plain LoRA otherwise.
+"""Fine-tuning with LoRA adapters: QLoRA (a 4-bit NF4 base) on a GPU, plain LoRA on a 16-bit base on a CPU.
 
 One path, one :class:`TrainConfig`. The base model is frozen (and, with ``quantize="nf4"``, the default
 on a GPU, stored in 4 bits with double quantization, as in Dettmers et al. 2023); small LoRA matrices on

@@ -584,11 +584,8 @@ def test_fit_isolated_trains_in_a_child_process_and_this_one_loads_the_adapter(t
     fitted = train_module.fit("smollm2-135m", examples, config, cache=tmp_path, isolate=True)
     assert not fitted.from_cache and fitted.result.steps == 2 and fitted.adapter_mb > 0
     assert not fitted.model.training and not hasattr(fitted.model, "peft_config"), "merged, ready to generate"
-    entry = tmp_path / train_module.cache_key("smollm2-135m", examples, config)
+    assert (tmp_path / train_module.cache_key("smollm2-135m", examples, config) / "labkit-train.json").exists()
     assert train_module.fit("smollm2-135m", examples, config, cache=tmp_path, isolate=True).from_cache
-    (entry / "adapter_model.safetensors").write_bytes(b"half an adapter")
-    retrained = train_module.fit("smollm2-135m", examples, config, cache=tmp_path, isolate=True)
-    assert not retrained.from_cache, "a damaged cache entry is trained again, in the child"
     with pytest.raises(LabkitError, match="unknown quantize"):  # an error in the child is raised here
         train_module.fit("smollm2-135m", examples, replace(config, quantize="int3"), cache=tmp_path, isolate=True)
     with pytest.raises(LabkitError, match="child process"):
