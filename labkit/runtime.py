@@ -158,16 +158,13 @@ def release_memory() -> None:
     >>> release_memory()
     """
     import ctypes
-    import ctypes.util
     import gc
 
     gc.collect()
-    name = ctypes.util.find_library("c")
-    if name and platform.system() == "Linux":
-        try:
-            ctypes.CDLL(name).malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
-            pass
+    if platform.system() == "Linux":
+        trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # the C library already loaded; musl has none
+        if trim is not None:
+            trim(0)
 
 
 def _cpu_flags() -> set[str]:
