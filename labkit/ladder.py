@@ -374,8 +374,9 @@ def run_ladder(config: LadderConfig = LadderConfig()) -> list[Row]:
     rows: list[Row] = []
     if "prompt" in config.rungs:
         print("[ladder] rung prompt: closed-book questions, then few-shot JSON replies")
-        rows += prompt_rung(model, tokenizer, heldout, profile, rng, config.few_shot, profile.generator,
-                            config.json_guard)
+        # the worked examples get their own generator, so the sample's size does not change which are drawn
+        rows += prompt_rung(model, tokenizer, heldout, profile, random.Random(config.seed), config.few_shot,
+                            profile.generator, config.json_guard)
     if "rag" in config.rungs:
         print("[ladder] rung rag: index v1, answer with passages, check restricted questions, apply the v2 update")
         rows += rag_rung(model, tokenizer, heldout, profile, config, profile.generator)

@@ -48,6 +48,24 @@ def test_prompt_rung_writes_scoreboard_and_plot(tmp_path, tiny_profile):
     assert measurements(again) == measurements(rows)  # deterministic: same seed, same machine, same scoreboard
 
 
+def test_the_few_shot_examples_do_not_depend_on_the_sample_size(tmp_path, monkeypatch):
+    import labkit.models
+    from labkit.scoreboard import Row
+
+    shown = []
+
+    def fake_prompt_rung(model, tokenizer, heldout, profile, rng, few_shot, *rest):
+        shown.append((len(heldout.facts), ladder.few_shot_examples(few_shot, rng)))
+        return [Row("prompt", "closed-book")]
+
+    monkeypatch.setattr(labkit.models, "load_generator", lambda key: (None, None))
+    monkeypatch.setattr(ladder, "prompt_rung", fake_prompt_rung)
+    for sample in (4, 10):
+        ladder.run_ladder(ladder.LadderConfig(rungs=("prompt",), out=tmp_path / str(sample), profile="ci", sample=sample))
+    (small, first), (large, second) = shown
+    assert (small, large) == (4, 10) and first == second  # the same worked examples for either sample
+
+
 def test_the_v2_update_chunks_hold_every_changed_document_in_its_v2_text():
     changed = {c.doc_id for c in data.load_changelog()}
     chunks = ladder.v2_update_chunks(str.split)
