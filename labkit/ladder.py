@@ -262,11 +262,11 @@ def v2_update_chunks(tokenizer, chunking: ChunkConfig = COURSE_CHUNKING) -> list
 
 
 def update_scenario(model, tokenizer, hybrid, config: RagConfig, base: dict, chunking: ChunkConfig,
-                    role: str = "admin", limit: int | None = None, reader: str = COURSE_READER) -> list[Row]:
+                    role: str = "admin", limit: int | None = None) -> list[Row]:
     """Corpus v2 has landed: ask qa_updates (the first ``limit``) against the stale v1 course retriever
-    ``hybrid`` (reading its ``reader`` view), then upsert only the changed documents and ask again.
-    ``update_seconds`` runs from the update call to the first correct answer."""
-    index = pick_retriever(hybrid, reader)
+    ``hybrid`` (reading its :data:`COURSE_READER` view), then upsert only the changed documents and ask
+    again. ``update_seconds`` runs from the update call to the first correct answer."""
+    index = pick_retriever(hybrid)
     questions = data.load_qa("qa_updates")[:limit]
 
     def stale_row(variant: str, update_seconds: float | None = None) -> Row:
@@ -287,11 +287,6 @@ def update_scenario(model, tokenizer, hybrid, config: RagConfig, base: dict, chu
     return [before, stale_row("updated-index", update_seconds)]
 
 
-def rag_variant(config: RagConfig, reader: str = COURSE_READER) -> str:
-    """The rag rung's main row: e.g. 'bm25 top-3' (the passages the both rung's RAFT model reads too)."""
-    return f"{reader} top-{config.k}"
-
-
 def rag_rung(model, tokenizer, heldout: HeldOut, profile: Profile, config: LadderConfig, model_name: str = "") -> list[Row]:
     """The base model reading the course retriever's passages (:data:`COURSE_READER`, as an agent), then the
     leak check, the style guide retrieved for the format, and the update scenario."""
@@ -299,7 +294,7 @@ def rag_rung(model, tokenizer, heldout: HeldOut, profile: Profile, config: Ladde
     hybrid = build_course_retriever("v1", config.chunking)
     reader = pick_retriever(hybrid)
     main, _ = rag_row(model, tokenizer, reader, heldout.facts + heldout.unanswerable, config.rag, "agent", base,
-                      rag_variant(config.rag))
+                      f"{COURSE_READER} top-{config.rag.k}")
     main.restricted_leaks = restricted_leaks(model, tokenizer, reader, config.rag, config.sample)
     fmt = rag_format_row(model, tokenizer, reader, heldout.format_tasks, profile, base, json_only=config.json_guard)
     return [main, fmt, *update_scenario(model, tokenizer, hybrid, config.rag, base, config.chunking, limit=config.sample)]

@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import os
@@ -151,6 +152,14 @@ def inference_dtype(device: str):
     return torch.float16 if device == "cuda" else torch.float32
 
 
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    """glibc's ``malloc_trim`` from the C library already loaded, or None (not Linux, or musl)."""
+    import ctypes
+
+    return getattr(ctypes.CDLL(None), "malloc_trim", None) if platform.system() == "Linux" else None
+
+
 def trim_heap() -> None:
     """Hand the heap's free pages back to the system (glibc's ``malloc_trim``). A training step frees its
     activations, but glibc keeps the pages, scattered between live blocks of other sizes, so without this a
@@ -158,12 +167,9 @@ def trim_heap() -> None:
 
     >>> trim_heap()
     """
-    import ctypes
-
-    if platform.system() == "Linux":
-        trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # the C library already loaded; musl has none
-        if trim is not None:
-            trim(0)
+    trim = _malloc_trim()  # looked up once: training calls this after every step
+    if trim is not None:
+        trim(0)
 
 
 def release_memory() -> None:
