@@ -60,14 +60,17 @@ class RaftConfig:
     quote_words: int = 24  # a longer evidence line is cut to this many words around the answer
     role: str = "agent"  # whose view of the corpus the passages come from
     without_oracle: str = "answer"  # target when the oracle is left out: "answer" (the paper) or "abstain"
+    siblings: bool = False  # also draw the oracle's own document's other chunks (never a chunk holding the answer)
+    order: str = "shuffled"  # the passages "shuffled" (the paper) or "ranked" as the retriever ranks them
 
     def __post_init__(self):
-        if self.without_oracle not in WITHOUT_ORACLE:
-            raise LabkitError(f"RaftConfig.without_oracle={self.without_oracle!r} is not a known target",
-                              f"choose one of: {', '.join(WITHOUT_ORACLE)}")
+        for name, value, known in (("without_oracle", self.without_oracle, WITHOUT_ORACLE), ("order", self.order, ORDERS)):
+            if value not in known:
+                raise LabkitError(f"RaftConfig.{name}={value!r} is not a known choice", f"choose one of: {', '.join(known)}")
 
 
 WITHOUT_ORACLE = ("answer", "abstain")  # answer anyway (from memory, as in the paper) or say the passages lack it
+ORDERS = ("shuffled", "ranked")  # shuffled: the oracle anywhere (the paper); ranked: where the retriever puts it
 
 
 @dataclass(frozen=True)
@@ -209,17 +212,27 @@ def oracle_chunk(record, chunks_by_doc: dict[str, list[Chunk]]) -> Chunk | None:
     return best
 
 
-def sample_distractors(ranked: Sequence[Chunk], oracle: Chunk, n: int, rng: random.Random, pool: int = 6) -> list[Chunk]:
+def sample_distractors(ranked: Sequence[Chunk], oracle: Chunk, n: int, rng: random.Random, pool: int = 6,
+                       answers: Sequence[str] | None = None) -> list[Chunk]:
     """``n`` distinct hard distractors: drawn with ``rng`` from the ``pool`` best-ranked chunks that are
-    not from the oracle's document (so the oracle, and its neighbours, are never distractors).
+    not from the oracle's document (so the oracle, and its neighbours, are never distractors). Given the
+    gold ``answers``, the oracle's neighbours may be drawn too, and no chunk that holds an answer: on a
+    corpus of small chunks the other sections of the oracle's page are what the retriever serves beside it.
 
     >>> c = [Chunk(f"d{i}#0", f"d{i}", 1, "public", 0, (), "t") for i in range(5)]
     >>> [x.doc_id for x in sample_distractors(c + c[:2], c[0], 3, random.Random(0), pool=4)]
     ['d4', 'd2', 'd1']
+    >>> page = [Chunk(f"p#{i}", "p", 1, "public", i, (), t) for i, t in enumerate(["Price: $9", "Stock: 4", "Released 2020"])]
+    >>> [x.chunk_id for x in sample_distractors(page + c, page[0], 2, random.Random(0), pool=2, answers=["4"])]
+    ['d0#0', 'p#2']
     """
     seen, candidates = set(), []
     for chunk in ranked:
-        if chunk.doc_id == oracle.doc_id or chunk.chunk_id in seen:
+        if answers is None:
+            excluded = chunk.doc_id == oracle.doc_id
+        else:
+            excluded = chunk.chunk_id == oracle.chunk_id or answer_matches(chunk.text, answers)
+        if excluded or chunk.chunk_id in seen:
             continue
         seen.add(chunk.chunk_id)
         candidates.append(chunk)
@@ -249,12 +262,24 @@ def build_example(record, chunks_by_doc: dict[str, list[Chunk]], retriever, conf
     oracle = oracle_chunk(record, chunks_by_doc)
     if oracle is None:
         return None
-    ranked = [h.chunk for h in retriever.search(record.question, k=config.pool + 8, role=config.role)]
     keep = rng.random() < config.p_oracle if keep_oracle is None else keep_oracle
-    passages = sample_distractors(ranked, oracle, config.distractors + (0 if keep else 1), rng, config.pool)
+    depth = config.pool + 8
+    while True:  # deeper when too few chunks qualify (a common answer, such as "4 units", rules many out)
+        ranked = [h.chunk for h in retriever.search(record.question, k=depth, role=config.role)]
+        try:
+            passages = sample_distractors(ranked, oracle, config.distractors + (0 if keep else 1), rng, config.pool,
+                                          record.answers if config.siblings else None)
+            break
+        except LabkitError:  # raised before rng is used, so a deeper search draws what it would have
+            if len(ranked) < depth:  # the retriever has nothing more to give
+                raise
+            depth *= 4
     if keep:
         passages.append(oracle)
-    rng.shuffle(passages)
+    rng.shuffle(passages)  # in either order, so that both draw the same random numbers
+    if config.order == "ranked":  # as at question time: the retriever's best first (an oracle it misses, last)
+        rank = {c.chunk_id: i for i, c in enumerate(ranked)}
+        passages.sort(key=lambda c: rank.get(c.chunk_id, len(ranked)))
     quote = evidence_quote(oracle.text, record.answers, config.quote_words, record.question)
     number = passages.index(oracle) + 1 if keep else None
     answer = record.canonical

@@ -551,3 +551,48 @@ def test_an_export_into_a_read_only_folder_fails_and_keeps_the_old_file(examples
     finally:
         os.chmod(tmp_path, 0o755)
     assert path.read_bytes() == before
+
+
+# siblings and ranked order (the both rung's choice for a corpus of small chunks)
+
+
+def test_sibling_distractors_never_hold_the_answer_nor_repeat_the_oracle():
+    page = [Chunk(f"p#{i}", "p", 1, "public", i, (), t)
+            for i, t in enumerate(["Stock: 4 units", "Price: $9", "Released 2020", "Also 4 units here"])]
+    others = [Chunk(f"o{i}#0", f"o{i}", 1, "public", 0, (), t) for i, t in enumerate(["4 units", "x", "y"])]
+    ranked = page + others + page
+    for seed in range(30):
+        got = raft.sample_distractors(ranked, page[0], 3, random.Random(seed), pool=4, answers=["4 units"])
+        assert len({c.chunk_id for c in got}) == 3
+        assert page[0] not in got and all("4 units" not in c.text for c in got)
+    drawn = {c.chunk_id for seed in range(30)
+             for c in raft.sample_distractors(ranked, page[0], 2, random.Random(seed), pool=4, answers=["4 units"])}
+    assert {"p#1", "p#2"} <= drawn  # the oracle's own page competes
+    assert not {c.doc_id for c in raft.sample_distractors(ranked, page[0], 2, random.Random(0))} & {"p"}  # the default: other documents
+
+
+def test_ranked_order_puts_the_passages_as_the_retriever_ranks_them_and_shuffled_does_not_always():
+    ranked_config, shuffled_config = RaftConfig(order="ranked", siblings=True), RaftConfig(siblings=True)
+    rank = {c.chunk_id: i for i, c in enumerate(RANKING)}
+    orders = set()
+    for seed in range(20):
+        e = build(config=ranked_config, seed=seed)
+        positions = [rank.get(c.chunk_id, len(RANKING)) for c in e.passages]
+        assert positions == sorted(positions)
+        s = build(config=shuffled_config, seed=seed)
+        assert {c.chunk_id for c in s.passages} == {c.chunk_id for c in e.passages}  # the same draw, another order
+        orders.add(tuple(rank.get(c.chunk_id, len(RANKING)) for c in s.passages))
+    assert any(list(o) != sorted(o) for o in orders)
+    with pytest.raises(LabkitError, match="order"):
+        RaftConfig(order="alphabetical")
+
+
+def test_when_the_answer_is_everywhere_the_sibling_sampler_searches_deeper_and_says_when_it_cannot():
+    holding = [chunk(f"stock{i}", 0, f"Stock at site {i}: 15% of units.") for i in range(20)]  # all hold "15%"
+    deep = FixedRetriever([RETURNS[1], *holding, *OTHERS])
+    e = build(keep=True, config=RaftConfig(siblings=True), retriever=deep)
+    assert all("15%" not in c.text for c in e.passages if c != e.oracle) and len(e.passages) == 3
+    assert [k for _, k, _ in deep.calls] == [14, 56]  # pool + 8, then four times deeper
+    shallow = FixedRetriever([RETURNS[1], *holding, OTHERS[0]])  # one usable chunk in the whole index
+    with pytest.raises(LabkitError, match="distractor candidates"):
+        build(keep=True, config=RaftConfig(siblings=True), retriever=shallow)
