@@ -2,7 +2,8 @@
 
 The model is trained with RAFT (:mod:`labkit.raft`) to read the passages the retriever gives it and to
 answer in a small JSON format (quote, passage, answer); at question time it reads retrieved passages
-(dense + BM25, :func:`labkit.ladder.build_course_retriever`). :func:`comparison` is the RAFT paper's
+(the BM25 view of :func:`labkit.ladder.build_course_retriever`), and abstains unasked where they cover too
+little of the question (the rag rung's gate). :func:`comparison` is the RAFT paper's
 table on the course data: the same held-out questions with retrieval, without, with the oracle passage
 only and with distractors only, for the base model, the facts fine-tune and the RAFT model.
 
@@ -21,10 +22,11 @@ from typing import Sequence
 
 from labkit import data, evals, prompts, raft
 from labkit.errors import LabkitError
-from labkit.generate import GenerateConfig, generate
-from labkit.ladder import (COURSE_READER, ID_PATTERNS, RETRIEVERS, build_course_retriever, guarded, known_corpus_ids,
-                           pick_retriever, stale_rate, usage, v2_update_chunks)
-from labkit.rag import cited_doc_ids
+from labkit.generate import Answer, GenerateConfig, generate
+from labkit.ladder import (ABSTAIN_QUANTILE, COURSE_READER, ID_PATTERNS, RETRIEVERS, build_course_retriever,
+                           course_min_coverage, guarded, known_corpus_ids, pick_retriever, stale_rate, usage,
+                           v2_update_chunks)
+from labkit.rag import RagConfig, cited_doc_ids, relevant_enough
 from labkit.runtime import Profile
 from labkit.scoreboard import Row
 from labkit.train import TrainConfig
@@ -43,6 +45,7 @@ class BothConfig:
     k: int = 3  # passages per question (the oracle plus ``raft.distractors`` in training)
     retriever: str = COURSE_READER  # one of labkit.ladder.RETRIEVERS
     json_only: bool = True  # decode the RAFT model's replies under the JSON guard (labkit.constrain)
+    abstain_quantile: float | None = ABSTAIN_QUANTILE  # the rung's coverage gate, as the rag rung's (None: none)
     seed: int = 0  # draws the training questions and builds the set
 
     def __post_init__(self):
@@ -57,12 +60,19 @@ class Passages:
 
     name: str
     per_question: list[list] = field(default_factory=list)
+    gated: list[bool] = field(default_factory=list)  # True: too little of the question in them, abstain unasked
+
+    def asks(self, i: int) -> bool:
+        return not (self.gated and self.gated[i])
 
 
-def retrieved(retriever, records: Sequence, k: int, role: str = "agent") -> Passages:
-    """The top-``k`` chunks ``role`` may read, from ``retriever``, for each question."""
-    return Passages(f"top-{k} retrieved", [[h.chunk for h in retriever.search(r.question, k=k, role=role)]
-                                           for r in records])
+def retrieved(retriever, records: Sequence, k: int, role: str = "agent", min_coverage: float = 0.0) -> Passages:
+    """The top-``k`` chunks ``role`` may read, from ``retriever``, for each question; with ``min_coverage``,
+    questions whose passages cover less of them are gated (as :func:`labkit.rag.answer_questions` does)."""
+    hits = [retriever.search(r.question, k=k, role=role) for r in records]
+    gate = RagConfig(k=k, min_score=float("-inf"), min_coverage=min_coverage)
+    return Passages(f"top-{k} retrieved", [[h.chunk for h in found] for found in hits],
+                    [not relevant_enough(retriever, r.question, found, gate) for r, found in zip(records, hits)])
 
 
 def probe_passages(records: Sequence, chunks: Sequence, retriever, config: raft.RaftConfig,
@@ -80,11 +90,18 @@ def probe_passages(records: Sequence, chunks: Sequence, retriever, config: raft.
 def answer_with(model, tokenizer, records: Sequence, passages: Passages, max_new_tokens: int = ANSWER_TOKENS,
                 json_only: bool = False) -> list:
     """Ask every question with its passages (the RAG prompt; no passages: the same prompt without any);
-    ``json_only`` decodes under the JSON guard with the RAFT answer schema."""
-    conversations = [prompts.rag_messages(r.question, [(c.doc_id, c.searchable_text) for c in chunks])
-                     for r, chunks in zip(records, passages.per_question)]
-    return generate(model, tokenizer, conversations, GenerateConfig(max_new_tokens=max_new_tokens,
-                                                                     json_schema=raft.ANSWER_SCHEMA if json_only else None))
+    ``json_only`` decodes under the JSON guard with the RAFT answer schema. A gated question is not asked:
+    its reply is the abstention (in the JSON answer format under ``json_only``)."""
+    asked = [i for i in range(len(records)) if passages.asks(i)]
+    conversations = [prompts.rag_messages(records[i].question, [(c.doc_id, c.searchable_text)
+                                                                for c in passages.per_question[i]]) for i in asked]
+    generated = generate(model, tokenizer, conversations, GenerateConfig(
+        max_new_tokens=max_new_tokens, json_schema=raft.ANSWER_SCHEMA if json_only else None))
+    abstain = raft.json_target("", None, prompts.ABSTAIN_ANSWER) if json_only else prompts.ABSTAIN_ANSWER
+    replies = [Answer(abstain, 0, 0, 0.0) for _ in records]
+    for i, answer in zip(asked, generated):
+        replies[i] = answer
+    return replies
 
 
 def score_row(answers: list, records: Sequence, passages: Passages, variant: str, base: dict,
@@ -132,18 +149,19 @@ def variant_name(config: BothConfig, what: str = "RAFT") -> str:
 
 
 def update_row(model, tokenizer, hybrid, base: dict, config: BothConfig, variant: str,
-               limit: int | None = None) -> Row:
+               limit: int | None = None, min_coverage: float = 0.0) -> Row:
     """Corpus v2 lands: upsert the changed documents into ``hybrid`` (both of its indexes), then ask every
-    ``qa_updates`` question (the first ``limit``) with the configured retriever. The row is scored against
-    v2, with the stale rate, and ``update_seconds`` runs from the upsert to the first correct answer."""
+    ``qa_updates`` question (the first ``limit``) with the configured retriever (gated at ``min_coverage``).
+    The row is scored against v2, with the stale rate, and ``update_seconds`` runs from the upsert to the
+    first correct answer."""
     questions = data.load_qa("qa_updates")[:limit]
     started = time.perf_counter()
     hybrid.upsert(v2_update_chunks(hybrid.dense.embedder.tokenizer))
-    passages = retrieved(pick_retriever(hybrid, config.retriever), questions, config.k)
+    passages = retrieved(pick_retriever(hybrid, config.retriever), questions, config.k, min_coverage=min_coverage)
     first = None
     for i, r in enumerate(questions):  # one at a time, until the first correct answer
-        (answer,) = answer_with(model, tokenizer, [r], Passages(passages.name, [passages.per_question[i]]),
-                                json_only=config.json_only)
+        one = Passages(passages.name, passages.per_question[i:i + 1], passages.gated[i:i + 1])
+        (answer,) = answer_with(model, tokenizer, [r], one, json_only=config.json_only)
         if evals.answer_matches(raft.final_answer(answer.text), r.extra["answers_v2"]):
             first = time.perf_counter() - started
             break
@@ -194,7 +212,10 @@ def both_rung(model, tokenizer, heldout, profile: Profile, model_name: str = "",
     hybrid = build_course_retriever("v1")
     fitted = train_raft(model_name or profile.generator, raft_set(hybrid, config), config, isolate)
     questions = heldout.facts + heldout.unanswerable
-    top = retrieved(pick_retriever(hybrid, config.retriever), questions, config.k)
+    reader = pick_retriever(hybrid, config.retriever)
+    min_coverage = 0.0 if config.abstain_quantile is None else course_min_coverage(reader, config.k,
+                                                                                   quantile=config.abstain_quantile)
+    top = retrieved(reader, questions, config.k, min_coverage=min_coverage)
     rows = []
     if compare_base:
         print("[ladder] rung both: the base model reads the retrieved passages")
@@ -205,5 +226,5 @@ def both_rung(model, tokenizer, heldout, profile: Profile, model_name: str = "",
                      questions, top, variant_name(config), base, json_format=True)
     main.train_seconds, main.adapter_mb = fitted.result.seconds, fitted.adapter_mb
     print("[ladder] rung both: corpus v2 lands: upsert the changed documents, ask the updated facts")
-    updated = update_row(fitted.model, fitted.tokenizer, hybrid, base, config, variant_name(config), limit)
+    updated = update_row(fitted.model, fitted.tokenizer, hybrid, base, config, variant_name(config), limit, min_coverage)
     return [*rows, main, updated]

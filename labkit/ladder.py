@@ -5,7 +5,9 @@ base model reading retrieved passages, plus the v1 -> v2 update scenario, the ac
 restricted questions, and the "RAG to fix a format" anti-pattern: the style guide retrieved instead of a
 fine-tune), ``ft`` (the format fine-tune, and the facts fine-tune anti-pattern scored on six question
 sets: see :mod:`labkit.ft`) and ``both`` (a RAFT-trained reader answering in JSON from retrieved passages,
-on v1 and after the v2 update: see :mod:`labkit.both`). JSON replies are decoded under the schema guard
+on v1 and after the v2 update: see :mod:`labkit.both`). The rag and both rungs read the same BM25 passages
+and abstain, without asking the model, where those cover too little of the question
+(:func:`course_min_coverage`, calibrated on training questions). JSON replies are decoded under the schema guard
 (:mod:`labkit.constrain`) unless ``LadderConfig(json_guard=False)``; the ft rung shows its format both
 ways. :func:`headlines` picks each rung's headline figures for the plot and the capstone's decision.
 
@@ -27,7 +29,7 @@ from labkit import data, evals, prompts
 from labkit.chunk import ChunkConfig, chunk_documents
 from labkit.errors import LabkitError
 from labkit.generate import GenerateConfig, generate
-from labkit.rag import RagConfig, answer_questions
+from labkit.rag import RagConfig, answer_questions, coverage_threshold
 from labkit.runtime import Profile, get_profile, release_memory, seed_everything
 from labkit.scoreboard import Row, append_rows, format_headlines, format_table, plot_headlines
 
@@ -35,6 +37,7 @@ RUNGS = ("prompt", "rag", "ft", "both")
 COURSE_CHUNKING = ChunkConfig(method="markdown", max_tokens=128)  # how every rung and lab chunks the corpus
 ID_PATTERNS = (data.TICKET_ID_PATTERN, data.PRODUCT_CODE_PATTERN)
 GUARDED = ", JSON guard"  # the suffix of a row whose JSON replies were decoded under labkit.constrain
+ABSTAIN_QUANTILE = 0.02  # the rag and both rungs abstain below the passage coverage of the 2% worst-covered training questions
 JSON_BATCH = 24  # replies per batch: a JSON reply runs ~150 decode steps, and on a CPU a step costs nearly as
                  # much for 4 rows as for 16, so 20 replies go faster in one batch than in 16 + 4
 
@@ -57,7 +60,8 @@ class LadderConfig:
     seed: int = 0
     profile: str | None = None  # None: the automatic profile
     few_shot: int = 2  # worked examples in the few-shot format prompt
-    rag: RagConfig = RagConfig(min_score=0.0)  # BM25 scores are not cosines: no abstaining on retrieval, as in the both rung
+    rag: RagConfig = RagConfig(min_score=0.0)  # BM25 scores are not cosines: the rungs abstain on coverage instead
+    abstain_quantile: float | None = ABSTAIN_QUANTILE  # calibrates the rag and both rungs' min_coverage (None: no gate)
     chunking: ChunkConfig = COURSE_CHUNKING
     sample: int | None = None  # cap every scored set at this many questions (a quick run, as lab 09 does)
     json_guard: bool = True  # decode every JSON reply under the reply schema's guard (labkit.constrain)
@@ -216,6 +220,16 @@ def pick_retriever(hybrid, name: str = COURSE_READER):
     return {"bm25": hybrid.lexical, "dense": hybrid.dense, "hybrid": hybrid}[name]
 
 
+def course_min_coverage(reader, k: int, role: str = "agent", quantile: float = ABSTAIN_QUANTILE) -> float:
+    """The course's abstention gate for ``reader`` (a BM25 view): :func:`labkit.rag.coverage_threshold` on the
+    training split's fact questions that ``role`` may read. No held-out or unanswerable question is used."""
+    readable = data.ROLE_LABELS[role]
+    access = {d.doc_id: d.access for d in data.load_corpus("v1")}
+    questions = [r.question for r in data.load_qa("qa_facts")
+                 if r.extra["split"] == "train" and all(access.get(d) in readable for d in r.gold_doc_ids)]
+    return coverage_threshold(reader, questions, k, role, quantile)
+
+
 def rag_row(model, tokenizer, index, questions: list, config: RagConfig, role: str, base: dict,
             variant: str, version: str = "v1") -> tuple[Row, list]:
     """Answer ``questions`` with retrieval as ``role``; score them like the prompt rung, plus citations.
@@ -293,11 +307,14 @@ def rag_rung(model, tokenizer, heldout: HeldOut, profile: Profile, config: Ladde
     base = {"rung": "rag", "model": model_name, "profile": profile.name}
     hybrid = build_course_retriever("v1", config.chunking)
     reader = pick_retriever(hybrid)
-    main, _ = rag_row(model, tokenizer, reader, heldout.facts + heldout.unanswerable, config.rag, "agent", base,
-                      f"{COURSE_READER} top-{config.rag.k}")
-    main.restricted_leaks = restricted_leaks(model, tokenizer, reader, config.rag, config.sample)
+    rag = config.rag
+    if config.abstain_quantile is not None:
+        rag = replace(rag, min_coverage=course_min_coverage(reader, rag.k, quantile=config.abstain_quantile))
+    main, _ = rag_row(model, tokenizer, reader, heldout.facts + heldout.unanswerable, rag, "agent", base,
+                      f"{COURSE_READER} top-{rag.k}")
+    main.restricted_leaks = restricted_leaks(model, tokenizer, reader, rag, config.sample)
     fmt = rag_format_row(model, tokenizer, reader, heldout.format_tasks, profile, base, json_only=config.json_guard)
-    return [main, fmt, *update_scenario(model, tokenizer, hybrid, config.rag, base, config.chunking, limit=config.sample)]
+    return [main, fmt, *update_scenario(model, tokenizer, hybrid, rag, base, config.chunking, limit=config.sample)]
 
 
 def headlines(rows: list[Row]) -> dict[str, dict]:
@@ -386,7 +403,8 @@ def run_ladder(config: LadderConfig = LadderConfig()) -> list[Row]:
             model = None  # the base model is done with: its memory goes back before RAFT trains
             release_memory()
         rows += both_rung(model, tokenizer, heldout, profile, profile.generator,
-                          replace(BothConfig(), json_only=config.json_guard), limit=config.sample,
+                          replace(BothConfig(), json_only=config.json_guard, abstain_quantile=config.abstain_quantile),
+                          limit=config.sample,
                           isolate=config.isolate_training, compare_base=compare_base)
     for row in rows:
         row.seed = config.seed

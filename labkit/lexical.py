@@ -94,6 +94,7 @@ class BM25Index:
         self.chunks: list[Chunk] = []
         self._bm25 = None
         self._masks: dict[frozenset[str] | None, np.ndarray] = {}
+        self._document_frequency: dict[str, int] = {}
 
     @classmethod
     def build(cls, chunks: Sequence[Chunk], config: BM25Config = BM25Config(),
@@ -111,10 +112,14 @@ class BM25Index:
         self.chunks = chunks
         self._masks.clear()
         self._bm25 = None
+        self._document_frequency = {}
         if chunks:
             self._bm25 = bm25s.BM25(k1=self.config.k1, b=self.config.b)
             corpus = [self.terms.of(c.searchable_text) for c in chunks]
             self._bm25.index(corpus, show_progress=progress)
+            for terms in corpus:
+                for term in set(terms):
+                    self._document_frequency[term] = self._document_frequency.get(term, 0) + 1
 
     def upsert(self, chunks: Sequence[Chunk]) -> None:
         """Replace every chunk of the documents in ``chunks`` (re-indexes everything: bm25s has no update)."""
@@ -140,6 +145,31 @@ class BM25Index:
         if not ids:
             return np.zeros(len(self.chunks), dtype=np.float32)
         return self._bm25.get_scores_from_ids(ids)
+
+    def idf(self, term: str) -> float:
+        """BM25's inverse document frequency of a term (as :class:`Terms` makes it: ``index.terms.of(word)``):
+        high for rare terms, highest for a term no chunk holds."""
+        n, df = len(self.chunks), self._document_frequency.get(term, 0)
+        return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
+
+    def coverage(self, query: str, chunks: Sequence[Chunk]) -> float:
+        """How much of ``query`` the ``chunks`` speak to: the share of its terms, weighted by IDF, that occur in
+        at least one of them (0 with no chunks, 1 when every term does). A question about something the index
+        never mentions keeps its rarest terms unmatched, so its coverage is low even when some chunk scores
+        well on the common ones: a signal to abstain (:class:`labkit.rag.RagConfig` ``min_coverage``).
+
+        >>> from labkit.chunk import chunk_whole
+        >>> from types import SimpleNamespace as Doc
+        >>> bm25 = BM25Index.build(chunk_whole(Doc(doc_id="a", text="Refunds take 30 days", access="public", doc_version=1)))
+        >>> bm25.coverage("refund days", bm25.chunks), bm25.coverage("gym membership days", bm25.chunks) < 0.2
+        (1.0, True)
+        """
+        asked = list(dict.fromkeys(self.terms.of(query)))
+        if not asked or not chunks:
+            return 0.0
+        found = {t for c in chunks for t in self.terms.of(c.searchable_text)}
+        weights = [self.idf(t) for t in asked]
+        return sum(w for t, w in zip(asked, weights) if t in found) / sum(weights)
 
     def search(self, query: str, k: int = 5, role: str | None = None) -> list[Hit]:
         """The ``k`` best chunks for ``query`` that ``role`` may read, best first."""

@@ -2,8 +2,10 @@
 
 Each answer comes back with the passages the model was given, the document ids it
 cited, its token counts and the time each stage took. When the best passage scores
-below ``RagConfig.min_score`` (or the role may read nothing relevant), the answer
-abstains instead of guessing, and the model is not called at all.
+below ``RagConfig.min_score``, when the passages cover too little of the question
+(``RagConfig.min_coverage``, for a BM25 retriever: :func:`coverage_threshold` calibrates
+it), or when the role may read nothing relevant, the answer abstains instead of
+guessing, and the model is not called at all.
 
 >>> from labkit.rag import RagConfig, answer_questions
 >>> answers = answer_questions(["What is the restocking fee?"], index, model, tokenizer, role="agent")  # doctest: +SKIP
@@ -17,6 +19,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
+from labkit.errors import LabkitError
 from labkit.generate import GenerateConfig, generate
 from labkit.prompts import ABSTAIN_ANSWER, rag_messages
 
@@ -27,6 +30,7 @@ class RagConfig:
 
     k: int = 3
     min_score: float = 0.3  # below this, the best passage is "not relevant enough": abstain
+    min_coverage: float = 0.0  # below this share of the question's terms in the passages, abstain (BM25 only)
     max_new_tokens: int = 48  # the 135M model restates the question before the value
     batch_size: int = 16
 
@@ -63,6 +67,43 @@ def cited_doc_ids(answer: str, passage_doc_ids: list[str]) -> list[str]:
     return list(dict.fromkeys(cited))
 
 
+def relevant_enough(retriever, question: str, hits: list, config: RagConfig) -> bool:
+    """Whether ``hits`` are worth showing the model: the best scores at least ``min_score`` and, when
+    ``min_coverage`` is set, the passages hold enough of the question (``retriever.coverage``, a BM25 index's).
+
+    >>> from types import SimpleNamespace as H
+    >>> relevant_enough(None, "q", [H(score=0.5)], RagConfig()), relevant_enough(None, "q", [], RagConfig())
+    (True, False)
+    """
+    if not hits or hits[0].score < config.min_score:
+        return False
+    if config.min_coverage <= 0:
+        return True
+    if not hasattr(retriever, "coverage"):
+        raise LabkitError(f"RagConfig(min_coverage={config.min_coverage}) needs a retriever that measures coverage",
+                          "use a labkit.lexical.BM25Index, or leave min_coverage at 0")
+    return retriever.coverage(question, [h.chunk for h in hits]) >= config.min_coverage
+
+
+def coverage_threshold(retriever, questions: list[str], k: int = 3, role: str | None = None,
+                       quantile: float = 0.02) -> float:
+    """A ``min_coverage`` calibrated without a single unanswerable question: the coverage (see
+    :meth:`labkit.lexical.BM25Index.coverage`) that only ``quantile`` of these answerable ``questions`` (a
+    training split, never the held-out one) fall below, with their top-``k`` passages. Questions about
+    things the corpus never mentions fall below it far more often.
+
+    >>> coverage_threshold(bm25, train_questions, k=3, role="agent")   # doctest: +SKIP
+    0.3
+    """
+    import numpy as np
+
+    if not questions or not 0 <= quantile < 1:
+        raise LabkitError(f"coverage_threshold got {len(questions)} questions and quantile={quantile}",
+                          "pass at least one answerable question and a quantile in [0, 1)")
+    covered = [retriever.coverage(q, [h.chunk for h in retriever.search(q, k=k, role=role)]) for q in questions]
+    return float(np.quantile(covered, quantile))
+
+
 def answer_questions(questions: list[str], retriever, model, tokenizer, role: str | None = None,
                      config: RagConfig = RagConfig()) -> list[RagAnswer]:
     """Answer each question from what ``role`` may read; ``retriever`` is anything with
@@ -72,7 +113,7 @@ def answer_questions(questions: list[str], retriever, model, tokenizer, role: st
         start = time.perf_counter()
         hits = retriever.search(question, k=config.k, role=role)
         middle = time.perf_counter()
-        relevant = bool(hits) and hits[0].score >= config.min_score
+        relevant = relevant_enough(retriever, question, hits, config)
         # each passage keeps its heading path, so a table row still says which product it belongs to
         messages = rag_messages(question, [(h.chunk.doc_id, h.chunk.searchable_text) for h in hits]) if relevant else None
         timings.append(((middle - start) * 1000, (time.perf_counter() - middle) * 1000))

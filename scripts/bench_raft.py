@@ -2,8 +2,9 @@
 passages, with and without the JSON guard, the RAFT paper's probes, and the v2 update, in one run.
 
 Rows on the ladder's held-out sample (profile-sized facts + unanswerable questions, seed 0): base + top-k,
-RAFT + top-k (guard off, then on); then `labkit.both.comparison` on 20 of the facts (base, the facts
-fine-tune with --facts, RAFT with passages / none / oracle only / distractors only); then the v2 update.
+RAFT + top-k (guard off, then on), each behind the rung's coverage gate; then `labkit.both.comparison` on 20
+of the facts (base, the facts fine-tune with --facts, RAFT with passages / none / oracle only / distractors
+only); then the v2 update.
 
     HF_HUB_OFFLINE=1 LABKIT_PROFILE=ci python scripts/bench_raft.py [--facts] [--without-oracle answer]
 """
@@ -16,7 +17,7 @@ import time
 from dataclasses import replace
 
 from labkit import both
-from labkit.ladder import build_course_retriever, heldout_sample
+from labkit.ladder import build_course_retriever, course_min_coverage, heldout_sample
 from labkit.models import load_generator
 from labkit.runtime import get_profile, seed_everything
 from labkit.scoreboard import format_table
@@ -45,7 +46,9 @@ def main() -> None:
     print(f"RAFT set {len(examples)} examples; trained {fitted.result.seconds:.0f} s, loss "
           f"{fitted.result.losses[0]:.2f} -> {fitted.result.losses[-1]:.2f}{' (cache)' if fitted.from_cache else ''}")
     questions = heldout.facts + heldout.unanswerable
-    top = both.retrieved(both.pick_retriever(hybrid, config.retriever), questions, config.k)
+    reader = both.pick_retriever(hybrid, config.retriever)
+    gate = course_min_coverage(reader, config.k) if config.abstain_quantile is not None else 0.0
+    top = both.retrieved(reader, questions, config.k, min_coverage=gate)
     base_model, tokenizer = load_generator(profile.generator)
     rows = [both.score_row(both.answer_with(base_model, tokenizer, questions, top), questions, top,
                            both.variant_name(config, "base"), {"rung": "rag"})]
@@ -64,7 +67,8 @@ def main() -> None:
                                   config, facts_fitted)
     print(format_table(compared), flush=True)
     started = time.perf_counter()
-    update = both.update_row(fitted.model, fitted.tokenizer, hybrid, {"rung": "both"}, config, both.variant_name(config))
+    update = both.update_row(fitted.model, fitted.tokenizer, hybrid, {"rung": "both"}, config, both.variant_name(config),
+                             min_coverage=gate)
     print(format_table(rows + compared + [update]))
     print(f"v2 row wall {time.perf_counter() - started:.0f} s")
 

@@ -93,3 +93,30 @@ def test_the_retriever_is_checked_and_each_name_picks_its_view():
     with pytest.raises(LabkitError, match="choose one of"):
         pick_retriever(hybrid, "bm52")
     assert BothConfig().raft.without_oracle == "abstain" and BothConfig().json_only
+
+
+class Covering(Ranked):
+    """A ranked retriever that also measures coverage: full for questions about fees, none otherwise."""
+
+    def coverage(self, query, chunks):
+        return 1.0 if "fee" in query else 0.0
+
+
+def test_a_gated_question_abstains_in_the_json_format_and_the_model_is_never_asked():
+    from labkit.both import answer_with
+    from labkit.evals import is_abstention
+    from labkit.raft import ANSWER_SCHEMA, final_answer
+    from labkit.evals import format_compliant
+
+    retriever = Covering([chunk(f"d{i}") for i in range(3)])
+    records = [record(), record(question="How many weeks of parental leave are there?", answers=("abstain",), gold=(),
+                                set_name="unanswerable")]
+    got = retrieved(retriever, records, k=2, min_coverage=0.5)
+    assert got.gated == [False, True] and [len(p) for p in got.per_question] == [2, 2]
+    assert retrieved(retriever, records, k=2).gated == [False, False]  # no gate unless asked
+    only_gated = Passages(got.name, got.per_question[1:], got.gated[1:])
+    (answer,) = answer_with(None, None, records[1:], only_gated, json_only=True)  # no model: it must not be called
+    assert format_compliant(answer.text, ANSWER_SCHEMA) and is_abstention(final_answer(answer.text))
+    assert answer.prompt_tokens == 0
+    (plain,) = answer_with(None, None, records[1:], only_gated)
+    assert is_abstention(plain.text)

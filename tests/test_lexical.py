@@ -150,3 +150,16 @@ def test_reranker_unavailable_offline_keeps_the_order_and_says_so_once(monkeypat
     assert reranker.rerank("q", hits) == hits
     assert reranker.available is False
     assert len(said) == 1 and "minilm-cross" in said[0] and "keeping the order" in said[0]
+
+
+def test_coverage_is_low_when_the_passages_miss_the_rare_words_of_a_question():
+    index = BM25Index.build(chunks_of(DOCS))
+    refunds = [c for c in index.chunks if c.doc_id == "refunds"]
+    assert index.coverage("refunds issued days", refunds) == 1.0
+    assert index.coverage("refunds issued days", []) == 0.0
+    # the office exists, the gym does not: the same passage covers the first question better
+    hours = [c for c in index.chunks if c.doc_id == "hours"]
+    assert index.coverage("when does the office open", hours) > index.coverage("when does the gym open", hours)
+    gym, office = index.terms.of("gym office")
+    assert index.idf(gym) > index.idf(office) > 0  # a word no chunk holds weighs the most
+    assert index.coverage("the of", refunds) == 0.0  # stopwords only: nothing to cover

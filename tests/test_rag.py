@@ -97,3 +97,41 @@ def test_no_denied_role_ever_retrieves_a_restricted_source():
         gold_labels = {c.access for c in index.chunks.values() if c.doc_id in record.gold_doc_ids}
         assert gold_labels and all(gold_labels <= set(data.ROLE_LABELS[r]) for r in record.extra["allowed_roles"])
     assert checked >= 48
+
+
+def test_the_coverage_gate_abstains_on_what_the_corpus_never_mentions_without_calling_the_model(generator):
+    from labkit.errors import LabkitError
+    from labkit.lexical import BM25Index
+    from labkit.rag import coverage_threshold
+
+    model, tokenizer = generator
+    bm25 = BM25Index.build([c for d in DOCS for c in chunk_whole(d)], access_policy=POLICY)
+    answerable = ["How many days do I have to return an item?", "What is the restocking fee for opened items?",
+                  "When is the support desk closed for the summer holiday?"]
+    threshold = coverage_threshold(bm25, answerable, k=1, role="customer", quantile=0.0)
+    assert 0 < threshold < 1  # the worst-covered answerable question sits exactly on it
+    calls = []
+    model.generate = lambda *a, **k: calls.append(1)
+    try:
+        (gym,) = answer_questions(["How much does Quillmoor reimburse for a gym membership?"], bm25, model, tokenizer,
+                                  role="customer", config=RagConfig(k=1, min_score=0.0, min_coverage=threshold))
+    finally:
+        del model.generate
+    assert gym.abstained and is_abstention(gym.text) and not calls
+    (fee,) = answer_questions([answerable[1]], bm25, model, tokenizer, role="customer",
+                              config=RagConfig(k=1, min_score=0.0, min_coverage=threshold, max_new_tokens=8))
+    assert not fee.abstained and fee.passages[0].chunk.doc_id == "wiki-returns"
+    with pytest.raises(LabkitError, match="coverage"):  # a dense index measures no coverage: said, not ignored
+        answer_questions(["Anything?"], index_without_coverage(), model, tokenizer, config=RagConfig(min_coverage=0.3))
+    with pytest.raises(LabkitError, match="quantile"):
+        coverage_threshold(bm25, [], k=1)
+
+
+def index_without_coverage():
+    from labkit.index import Hit
+
+    class Dense:
+        def search(self, query, k=3, role=None):
+            return [Hit(chunk_whole(DOCS[0])[0], 0.9)]
+
+    return Dense()
