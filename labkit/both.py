@@ -54,6 +54,9 @@ class BothConfig:
         if self.retriever not in RETRIEVERS:
             raise LabkitError(f"BothConfig.retriever={self.retriever!r} is not a course retriever",
                               f"choose one of: {', '.join(RETRIEVERS)}")
+        if self.retriever == "dense" and self.abstain_quantile is not None:
+            raise LabkitError("BothConfig(retriever='dense') cannot gate on coverage: a dense index has no term statistics",
+                              "pass abstain_quantile=None with it, or read 'bm25' or 'hybrid'")
 
 
 @dataclass

@@ -234,6 +234,10 @@ class HybridRetriever:
         rankings = [self.dense.search_vector(vector, depth, role), self.lexical.search(query, depth, role)]
         return reciprocal_rank_fusion(rankings, self.config.rrf_k, limit=k)
 
+    def coverage(self, query: str, chunks: Sequence[Chunk]) -> float:
+        """:meth:`BM25Index.coverage`, with the BM25 index's term statistics."""
+        return self.lexical.coverage(query, chunks)
+
     def upsert(self, chunks: Sequence[Chunk]) -> None:
         """Add or replace chunks in both indexes, so they stay in step."""
         self.dense.upsert(chunks)

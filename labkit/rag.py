@@ -79,10 +79,15 @@ def relevant_enough(retriever, question: str, hits: list, config: RagConfig) -> 
         return False
     if config.min_coverage <= 0:
         return True
+    return measures_coverage(retriever).coverage(question, [h.chunk for h in hits]) >= config.min_coverage
+
+
+def measures_coverage(retriever):
+    """``retriever`` itself, if it can measure coverage (BM25 and hybrid can, a dense index cannot)."""
     if not hasattr(retriever, "coverage"):
-        raise LabkitError(f"RagConfig(min_coverage={config.min_coverage}) needs a retriever that measures coverage",
-                          "use a labkit.lexical.BM25Index, or leave min_coverage at 0")
-    return retriever.coverage(question, [h.chunk for h in hits]) >= config.min_coverage
+        raise LabkitError(f"a coverage gate needs a retriever that measures coverage, not a {type(retriever).__name__}",
+                          "use a labkit.lexical.BM25Index or HybridRetriever, or leave min_coverage at 0")
+    return retriever
 
 
 def coverage_threshold(retriever, questions: list[str], k: int = 3, role: str | None = None,
@@ -100,6 +105,7 @@ def coverage_threshold(retriever, questions: list[str], k: int = 3, role: str | 
     if not questions or not 0 <= quantile < 1:
         raise LabkitError(f"coverage_threshold got {len(questions)} questions and quantile={quantile}",
                           "pass at least one answerable question and a quantile in [0, 1)")
+    measures_coverage(retriever)
     covered = [retriever.coverage(q, [h.chunk for h in retriever.search(q, k=k, role=role)]) for q in questions]
     return float(np.quantile(covered, quantile))
 

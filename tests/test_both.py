@@ -93,6 +93,9 @@ def test_the_retriever_is_checked_and_each_name_picks_its_view():
     with pytest.raises(LabkitError, match="choose one of"):
         pick_retriever(hybrid, "bm52")
     assert BothConfig().raft.without_oracle == "abstain" and BothConfig().json_only
+    with pytest.raises(LabkitError, match="abstain_quantile=None"):  # no term statistics, no coverage gate
+        BothConfig(retriever="dense")
+    assert BothConfig(retriever="dense", abstain_quantile=None).retriever == "dense"
 
 
 class Covering(Ranked):

@@ -163,3 +163,6 @@ def test_coverage_is_low_when_the_passages_miss_the_rare_words_of_a_question():
     gym, office = index.terms.of("gym office")
     assert index.idf(gym) > index.idf(office) > 0  # a word no chunk holds weighs the most
     assert index.coverage("the of", refunds) == 0.0  # stopwords only: nothing to cover
+    dense = VectorIndex.build(chunks_of(DOCS), HashingEmbedder(16))
+    hybrid = HybridRetriever(dense, index)
+    assert hybrid.coverage("when does the gym open", hours) == index.coverage("when does the gym open", hours)
