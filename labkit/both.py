@@ -218,8 +218,7 @@ def both_rung(model, tokenizer, heldout, profile: Profile, model_name: str = "",
     fitted = train_raft(model_name or profile.generator, raft_set(hybrid, config), config, isolate)
     questions = heldout.facts + heldout.unanswerable
     reader = pick_retriever(hybrid, config.retriever)
-    min_coverage = 0.0 if config.abstain_quantile is None else course_min_coverage(reader, config.k,
-                                                                                   quantile=config.abstain_quantile)
+    min_coverage = course_min_coverage(reader, config.k, quantile=config.abstain_quantile)
     top = retrieved(reader, questions, config.k, min_coverage=min_coverage)
     rows = []
     if compare_base:

@@ -1801,6 +1801,20 @@ def load_qa(name: str, data_dir: str | Path | None = None) -> list[QARecord]:
             for r in _records(rel, spec, data_dir)]
 
 
+def train_facts(role: str) -> list[QARecord]:
+    """The train-split fact questions (every phrasing) whose gold documents ``role`` may read in v1: what
+    RAFT trains on and what the ladder calibrates its abstention gate on.
+
+    >>> facts = train_facts("agent")
+    >>> {r.extra["split"] for r in facts}, len(facts) > len(train_facts("customer"))
+    ({'train'}, True)
+    """
+    readable = ROLE_LABELS[role]
+    access = {d.doc_id: d.access for d in load_corpus("v1")}
+    return [r for r in load_qa("qa_facts")
+            if r.extra["split"] == "train" and all(access.get(d) in readable for d in r.gold_doc_ids)]
+
+
 def load_changelog(data_dir: str | Path | None = None) -> list[Change]:
     """The change log in date order.
 

@@ -220,14 +220,13 @@ def pick_retriever(hybrid, name: str = COURSE_READER):
     return {"bm25": hybrid.lexical, "dense": hybrid.dense, "hybrid": hybrid}[name]
 
 
-def course_min_coverage(reader, k: int, role: str = "agent", quantile: float = ABSTAIN_QUANTILE) -> float:
+def course_min_coverage(reader, k: int, role: str = "agent", quantile: float | None = ABSTAIN_QUANTILE) -> float:
     """The course's abstention gate for ``reader`` (a BM25 view): :func:`labkit.rag.coverage_threshold` on the
-    training split's fact questions that ``role`` may read. No held-out or unanswerable question is used."""
-    readable = data.ROLE_LABELS[role]
-    access = {d.doc_id: d.access for d in data.load_corpus("v1")}
-    questions = [r.question for r in data.load_qa("qa_facts")
-                 if r.extra["split"] == "train" and all(access.get(d) in readable for d in r.gold_doc_ids)]
-    return coverage_threshold(reader, questions, k, role, quantile)
+    training split's fact questions that ``role`` may read. No held-out or unanswerable question is used.
+    ``quantile=None``: no gate (0.0)."""
+    if quantile is None:
+        return 0.0
+    return coverage_threshold(reader, [r.question for r in data.train_facts(role)], k, role, quantile)
 
 
 def rag_row(model, tokenizer, index, questions: list, config: RagConfig, role: str, base: dict,
@@ -307,9 +306,7 @@ def rag_rung(model, tokenizer, heldout: HeldOut, profile: Profile, config: Ladde
     base = {"rung": "rag", "model": model_name, "profile": profile.name}
     hybrid = build_course_retriever("v1", config.chunking)
     reader = pick_retriever(hybrid)
-    rag = config.rag
-    if config.abstain_quantile is not None:
-        rag = replace(rag, min_coverage=course_min_coverage(reader, rag.k, quantile=config.abstain_quantile))
+    rag = replace(config.rag, min_coverage=course_min_coverage(reader, config.rag.k, quantile=config.abstain_quantile))
     main, _ = rag_row(model, tokenizer, reader, heldout.facts + heldout.unanswerable, rag, "agent", base,
                       f"{COURSE_READER} top-{rag.k}")
     main.restricted_leaks = restricted_leaks(model, tokenizer, reader, rag, config.sample)

@@ -31,6 +31,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Iterable, Mapping, Sequence
 
@@ -117,9 +118,7 @@ class BM25Index:
             self._bm25 = bm25s.BM25(k1=self.config.k1, b=self.config.b)
             corpus = [self.terms.of(c.searchable_text) for c in chunks]
             self._bm25.index(corpus, show_progress=progress)
-            for terms in corpus:
-                for term in set(terms):
-                    self._document_frequency[term] = self._document_frequency.get(term, 0) + 1
+            self._document_frequency = Counter(term for terms in corpus for term in set(terms))
 
     def upsert(self, chunks: Sequence[Chunk]) -> None:
         """Replace every chunk of the documents in ``chunks`` (re-indexes everything: bm25s has no update)."""

@@ -293,13 +293,10 @@ def build_example(record, chunks_by_doc: dict[str, list[Chunk]], retriever, conf
 def training_records(rng: random.Random, n: int, role: str = "agent") -> list:
     """``n`` train-split fact questions (one phrasing per fact), readable by ``role``, whose answer the
     change log never touches."""
-    readable = data.ROLE_LABELS[role]
-    access = {d.doc_id: d.access for d in data.load_corpus("v1")}
     updates = data.load_qa("qa_updates")
     by_fact: dict[str, list] = {}
-    for r in data.load_qa("qa_facts"):
-        if (r.extra["split"] == "train" and all(access.get(d) in readable for d in r.gold_doc_ids)
-                and not changes_later(r, updates)):
+    for r in data.train_facts(role):
+        if not changes_later(r, updates):
             by_fact.setdefault(r.extra["fact_id"], []).append(r)
     facts = sorted(by_fact)
     if n > len(facts):

@@ -105,8 +105,8 @@ def coverage_threshold(retriever, questions: list[str], k: int = 3, role: str | 
     if not questions or not 0 <= quantile < 1:
         raise LabkitError(f"coverage_threshold got {len(questions)} questions and quantile={quantile}",
                           "pass at least one answerable question and a quantile in [0, 1)")
-    measures_coverage(retriever)
-    covered = [retriever.coverage(q, [h.chunk for h in retriever.search(q, k=k, role=role)]) for q in questions]
+    coverage = measures_coverage(retriever).coverage
+    covered = [coverage(q, [h.chunk for h in retriever.search(q, k=k, role=role)]) for q in questions]
     return float(np.quantile(covered, quantile))
 
 

@@ -47,7 +47,7 @@ def main() -> None:
           f"{fitted.result.losses[0]:.2f} -> {fitted.result.losses[-1]:.2f}{' (cache)' if fitted.from_cache else ''}")
     questions = heldout.facts + heldout.unanswerable
     reader = both.pick_retriever(hybrid, config.retriever)
-    gate = course_min_coverage(reader, config.k) if config.abstain_quantile is not None else 0.0
+    gate = course_min_coverage(reader, config.k, quantile=config.abstain_quantile)
     top = both.retrieved(reader, questions, config.k, min_coverage=gate)
     base_model, tokenizer = load_generator(profile.generator)
     rows = [both.score_row(both.answer_with(base_model, tokenizer, questions, top), questions, top,

@@ -107,9 +107,8 @@ class Covering(Ranked):
 
 def test_a_gated_question_abstains_in_the_json_format_and_the_model_is_never_asked():
     from labkit.both import answer_with
-    from labkit.evals import is_abstention
+    from labkit.evals import format_compliant, is_abstention
     from labkit.raft import ANSWER_SCHEMA, final_answer
-    from labkit.evals import format_compliant
 
     retriever = Covering([chunk(f"d{i}") for i in range(3)])
     records = [record(), record(question="How many weeks of parental leave are there?", answers=("abstain",), gold=(),
