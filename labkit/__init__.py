@@ -1,8 +1,25 @@
 """labkit: the package behind the RAG-vs-fine-tuning course.
 
-Every piece of logic the notebooks use lives here, one job per module:
-``runtime`` (device, profiles, seeding, doctor), ``models`` (embedded defaults),
-``labs`` (solution -> lab notebooks), ``checks`` (exercise checkers), ``cli``.
+Every piece of logic the notebooks use lives here, in layers that read in the ladder's climbing order.
+A module imports only from its own layer or the layers below it, never in a circle (tests/test_layers.py
+reads every import and keeps these rules):
+
+1. ``errors storage runtime prompts evals scoreboard models constrain generate doctor``: the kit's base
+2. ``course/``: the fictional company, its records, generator and held-out sample (loads no model)
+3. ``retrieval/``: chunk, embed, index, search, answer from passages (labs 02-05; never trains)
+4. ``tuning/``: the memory planner, LoRA/QLoRA training, the adapter cache, RAFT sets (labs 06-08)
+5. ``ladder/``: the rungs ``prompt rag ft both``, the runner ``run`` and the decision ``decide``
+6. ``checks labs demo cli``: exercise checkers, notebook generation, the command line (nothing imports the CLI)
 """
 
 __version__ = "0.1.0"
+
+LAYERS = (  # (name, modules and packages in it), lowest first: what tests/test_layers.py enforces
+    ("base", ("labkit.errors", "labkit.storage", "labkit.runtime", "labkit.prompts", "labkit.evals",
+              "labkit.scoreboard", "labkit.models", "labkit.constrain", "labkit.generate", "labkit.doctor")),
+    ("course", ("labkit.course",)),
+    ("retrieval", ("labkit.retrieval",)),
+    ("tuning", ("labkit.tuning",)),
+    ("ladder", ("labkit.ladder",)),
+    ("top", ("labkit.checks", "labkit.labs", "labkit.demo", "labkit.cli", "labkit.__main__", "labkit")),
+)

@@ -17,6 +17,14 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
+from labkit.course.data import PRODUCT_CODE_PATTERN, TICKET_ID_PATTERN
+from labkit.evals import fabricated_ids, normalize_answer
+from labkit.ladder.decide import Needs, cheapest_rung
+from labkit.prompts import rag_messages
+from labkit.retrieval.chunk import Chunk, chunk_window
+from labkit.retrieval.index import Hit
+from labkit.retrieval.lexical import reciprocal_rank_fusion
+
 
 def check(learner: Callable, reference: Callable, cases: Iterable[tuple], name: str | None = None,
           hint: str = "", same: Callable[[Any, Any], bool] | None = None) -> bool:
@@ -94,8 +102,6 @@ def check_cosine(learner: Callable) -> bool:
 
 def check_normalize(learner: Callable) -> bool:
     """Lab 01: answer normalization, compared with :func:`labkit.evals.normalize_answer`."""
-    from labkit.evals import normalize_answer
-
     cases = [("The price is $1,249.00!",), ("  Thirty   DAYS ",), ("An apple, a pear and THE plum.",),
              ("Firmware v4.2.1 (stable)",), ("TCK-2024-00417",), ("15%",)]
     return check(learner, normalize_answer, cases, name="normalize",
@@ -105,9 +111,6 @@ def check_normalize(learner: Callable) -> bool:
 
 def check_invented_ids(learner: Callable) -> bool:
     """Lab 01: invented identifiers, compared with :func:`labkit.evals.fabricated_ids` on the course patterns."""
-    from labkit.data import PRODUCT_CODE_PATTERN, TICKET_ID_PATTERN
-    from labkit.evals import fabricated_ids
-
     known = {"TCK-2024-00417", "TCK-2025-00002", "QM-1001"}
     cases = [(text, known) for text in (
         "It was ticket TCK-2024-00417.", "It was ticket TCK-2024-00418.", "QM-1001 and QM-9999, see TCK-2025-00002",
@@ -119,8 +122,6 @@ def check_invented_ids(learner: Callable) -> bool:
 
 def check_rag_prompt(learner: Callable) -> bool:
     """Lab 04: the RAG prompt builder, compared with :func:`labkit.prompts.rag_messages`."""
-    from labkit.prompts import rag_messages
-
     cases = [("How long is the return window?", [("wiki-returns", "Returns are accepted within 45 days.")]),
              ("Which ticket?", [("ticket-TCK-2024-00417", "Battery swelling."), ("prod-QM-1001", "A sensor.")]),
              ("Anything?", [])]
@@ -142,7 +143,7 @@ def check_apply_update(learner: Callable, index, document, old_value: str, new_v
     if not any(new_value in c.text for c in chunks):
         problems.append(f"no chunk of {document.doc_id} says {new_value!r}")
     if problems:
-        return _fail("; ".join(problems), "chunk the new document (labkit.chunk.chunk_documents) and call "
+        return _fail("; ".join(problems), "chunk the new document (labkit.retrieval.chunk.chunk_documents) and call "
                                           "index.upsert(chunks): it replaces every old chunk of that document")
     print(f"pass: {document.doc_id} now says {new_value!r} and never {old_value!r}")
     return True
@@ -151,14 +152,13 @@ def check_apply_update(learner: Callable, index, document, old_value: str, new_v
 def _reference_windows(tokens, max_tokens: int, overlap: int) -> list[list[str]]:
     from types import SimpleNamespace
 
-    from labkit.chunk import chunk_window
 
     doc = SimpleNamespace(doc_id="d", text=" ".join(tokens), access="public", doc_version=1)
     return [c.text.split() for c in chunk_window(doc, str.split, max_tokens, overlap)]
 
 
 def check_window_chunks(learner: Callable) -> bool:
-    """Lab 02: overlapping token windows, compared with :func:`labkit.chunk.chunk_window` (``str.split`` tokens)."""
+    """Lab 02: overlapping token windows, compared with :func:`labkit.retrieval.chunk.chunk_window` (``str.split`` tokens)."""
     words = ("Refunds are issued within 7 business days of the return arriving at the Brackenfold warehouse, "
              "to the original payment method. Opened items that are not faulty carry a restocking fee.").split()
     cases = [(list("abcdefg"), 4, 2), (list("abcdefgh"), 4, 0), (list("abcdefgh"), 4, 1), (list("abc"), 5, 2),
@@ -170,9 +170,6 @@ def check_window_chunks(learner: Callable) -> bool:
 
 
 def _reference_rrf(rankings, rrf_k: int = 60) -> list[tuple[str, float]]:
-    from labkit.chunk import Chunk
-    from labkit.index import Hit
-    from labkit.lexical import reciprocal_rank_fusion
 
     hits = [[Hit(Chunk(cid, cid.split("#")[0], 1, "public", 0, (), ""), 0.0) for cid in ranking]
             for ranking in rankings]
@@ -188,7 +185,7 @@ def _same_fusion(got, want) -> bool:
 
 
 def check_rrf(learner: Callable) -> bool:
-    """Lab 03: fusing ranked chunk ids, compared with :func:`labkit.lexical.reciprocal_rank_fusion`."""
+    """Lab 03: fusing ranked chunk ids, compared with :func:`labkit.retrieval.lexical.reciprocal_rank_fusion`."""
     cases = [([["x", "y"], ["y", "z"]], 60), ([["a", "b"], ["b", "a"]], 60), ([["a", "b", "c"]], 60),
              ([["p#0", "q#1", "r#0"], [], ["r#0", "s#2"]], 60), ([["a", "b", "c"], ["c", "b", "a"], ["b"]], 1),
              ([], 60)]
@@ -199,8 +196,6 @@ def check_rrf(learner: Callable) -> bool:
 
 def _distractor_fixture():
     """A ranking as a retriever gives it: the oracle's own document near the top, a repeated chunk, other pages."""
-    from labkit.chunk import Chunk
-
     def chunk(doc_id: str, position: int = 0) -> Chunk:
         return Chunk(f"{doc_id}#{position}", doc_id, 1, "public", position, (), f"Part {position} of {doc_id}.")
 
@@ -222,11 +217,11 @@ def _eligible(ranked, oracle) -> list:
 
 def check_distractor_sampler(learner: Callable) -> bool:
     """Lab RAFT: ``sample_distractors(ranked, oracle, n, rng, pool=6)``, checked for the properties of
-    :func:`labkit.raft.sample_distractors` rather than for its exact picks: ``n`` distinct chunks, none from
+    :func:`labkit.tuning.raft.sample_distractors` rather than for its exact picks: ``n`` distinct chunks, none from
     the oracle's document, all from the ``pool`` best-ranked eligible chunks, the same picks for the same
     seed and different picks for different seeds, and an error when there are too few candidates.
 
-    >>> from labkit.raft import sample_distractors
+    >>> from labkit.tuning.raft import sample_distractors
     >>> check_distractor_sampler(sample_distractors)
     pass: sample_distractors draws n distinct chunks of other documents from the pool, seeded by rng (3 cases)
     True
@@ -308,7 +303,6 @@ def _decision_cases(n: int = 100) -> list[tuple]:
     rungs missing or figures not measured."""
     import random
 
-    from labkit.decide import Needs
 
     rng = random.Random(9)
     keys = ("accuracy", "citation_recall", "format_compliance", "stale_rate", "update_seconds", "latency_ms")
@@ -340,9 +334,7 @@ def _decision_cases(n: int = 100) -> list[tuple]:
 
 def check_decision_procedure(learner: Callable) -> bool:
     """``learner(needs, summary)`` must return the cheapest rung whose figures meet every need
-    (:func:`labkit.decide.cheapest_rung`), on seeded cases that switch each need and each bar."""
-    from labkit.decide import cheapest_rung
-
+    (:func:`labkit.ladder.decide.cheapest_rung`), on seeded cases that switch each need and each bar."""
     return check(learner, cheapest_rung, _decision_cases(), name="choose_rung",
                  hint="walk ('prompt', 'rag', 'ft', 'both') in order; skip rungs missing from summary; return the "
                       "first with decide.unmet(needs, summary[rung]) == [], else None")

@@ -5,6 +5,7 @@
     python -m labkit demo             doctor, then embed -> retrieve -> answer one question
     python -m labkit labs [--check]   generate labs/ from solutions/ (or check they are in sync)
     python -m labkit data --check     regenerate the course data in a temporary folder and compare
+    python -m labkit data --write     regenerate the course data (labkit/course/quillmoor/)
     python -m labkit ladder           run the ladder's rungs and write the scoreboard and plot
     python -m labkit bench retrieval --beir DIR [--method dense|bm25|hybrid|all]
 """
@@ -15,6 +16,10 @@ import argparse
 import sys
 
 from labkit.errors import LabkitError
+from labkit.scoreboard import RUNGS
+
+# Each subcommand imports what it needs when it runs (the allowlist of tests/test_layers.py): `--help` and
+# `doctor` must start fast and work even when a heavy dependency is broken.
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,12 +34,12 @@ def main(argv: list[str] | None = None) -> int:
                       help="first re-run these solution notebooks to refresh their stored outputs")
     data = commands.add_parser("data", help="the course data: check, write, measure what the model knows")
     action = data.add_mutually_exclusive_group(required=True)
-    action.add_argument("--check", action="store_true", help="fail if data/ differs from a fresh generation")
-    action.add_argument("--write", action="store_true", help="regenerate data/ (atomically)")
+    action.add_argument("--check", action="store_true", help="fail if the course data differs from a fresh generation")
+    action.add_argument("--write", action="store_true", help="regenerate the course data (labkit/course/quillmoor/, atomically)")
     action.add_argument("--measure-known", action="store_true",
                         help="ask the base model the general set and store which questions it knows")
     ladder = commands.add_parser("ladder", help="run rungs of the ladder, write scoreboard.json and ladder.png")
-    ladder.add_argument("--rungs", default=",".join(_ladder_rungs()), help="comma-separated, e.g. prompt,rag")
+    ladder.add_argument("--rungs", default=",".join(RUNGS), help="comma-separated, e.g. prompt,rag")
     ladder.add_argument("--out", default="results/ladder", help="folder for scoreboard.json and ladder.png")
     ladder.add_argument("--seed", type=int, default=0)
     ladder.add_argument("--sample", type=int, default=None,
@@ -51,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _doctor(args) -> int:
-    from labkit.runtime import doctor
+    from labkit.doctor import doctor
 
     report = doctor()
     print(report)
@@ -102,39 +107,36 @@ def _labs(args) -> int:
 
 
 def _data(args) -> int:
-    from labkit import data
+    from labkit.course import build
+    from labkit.course.data import DEFAULT_DATA_DIR
 
     if args.check:
-        differences = data.check()
+        differences = build.check()
         for line in differences:
             print(line)
         if differences:
-            print("data/ differs from a fresh generation\n  fix: python -m labkit data --write (or git checkout data/)")
+            print("the course data differs from a fresh generation\n  fix: python -m labkit data --write "
+                  "(or git checkout labkit/course/quillmoor/)")
             return 1
-        print("data/ matches a fresh generation (and its manifest).")
+        print("the course data matches a fresh generation (and its manifest).")
     elif args.write:
-        manifest = data.generate(data.DEFAULT_DATA_DIR)
-        print(f"wrote {len(manifest['files'])} files into {data.DEFAULT_DATA_DIR}")
+        manifest = build.generate(DEFAULT_DATA_DIR)
+        print(f"wrote {len(manifest['files'])} files into {DEFAULT_DATA_DIR}")
     else:
-        from labkit.knowledge import measure_known
+        from labkit.course.corpus import course_corpus
+        from labkit.ladder.prompt import measure_known
         from labkit.models import load_generator
 
-        known = measure_known(*load_generator("smollm2-135m"))
+        known = measure_known(*load_generator("smollm2-135m"), course_corpus())
         print(f"known: {known['n_known']} of {sum(known['counts'].values())}; {known['counts']}")
-        print(f"wrote {data.write_general_known(known)}")
+        print(f"wrote {build.write_general_known(known)}")
     return 0
-
-
-def _ladder_rungs() -> tuple[str, ...]:
-    from labkit.ladder import RUNGS
-
-    return RUNGS
 
 
 def _ladder(args) -> int:
     from pathlib import Path
 
-    from labkit.ladder import LadderConfig, run_ladder
+    from labkit.ladder.run import LadderConfig, run_ladder
 
     rungs = tuple(r.strip() for r in args.rungs.split(",") if r.strip())
     run_ladder(LadderConfig(rungs=rungs, out=Path(args.out), seed=args.seed, sample=args.sample))
@@ -142,7 +144,7 @@ def _ladder(args) -> int:
 
 
 def _bench(args) -> int:
-    from labkit.beir import main_bench
+    from labkit.retrieval.beir import main_bench
 
     return main_bench(args.rest)
 

@@ -284,9 +284,16 @@ class JsonGuard:
     decoding). Once a reply's object is closed, only end-of-text is allowed. Special
     tokens other than end-of-text never appear inside the object.
 
-    >>> from transformers import LogitsProcessorList                          # doctest: +SKIP
-    >>> guard = JsonGuard(tokenizer, prompt_length=enc["input_ids"].shape[1])  # doctest: +SKIP
-    >>> model.generate(**enc, logits_processor=LogitsProcessorList([guard]))   # doctest: +SKIP
+    >>> from transformers import LogitsProcessorList
+    >>> from labkit.models import load_generator
+    >>> model, tokenizer = load_generator("smollm2-135m")
+    >>> enc = tokenizer(["Describe a cat as JSON:"], return_tensors="pt")
+    >>> guard = JsonGuard(tokenizer, prompt_length=enc["input_ids"].shape[1])
+    >>> out = model.generate(**enc, max_new_tokens=12, do_sample=False, pad_token_id=tokenizer.pad_token_id,
+    ...                      logits_processor=LogitsProcessorList([guard]))
+    >>> reply = tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    >>> reply.lstrip().startswith("{"), JsonPrefix().feed(reply)   # whatever it says, it is on its way to valid JSON
+    (True, True)
     """
 
     def __init__(self, tokenizer, prompt_length: int, keep: int = 1, schema: dict | None = None):

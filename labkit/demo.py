@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from labkit.generate import ask
+from labkit.models import load_embedder, load_generator
+
 PASSAGES = (
     "Paris is the capital and the largest city of France.",
     "Berlin is the capital of Germany and its largest city.",
@@ -28,9 +31,6 @@ class DemoConfig:
 def run_demo(config: DemoConfig = DemoConfig()) -> dict:
     """Embed, retrieve the best passage by cosine similarity, and let the generator answer with it."""
     import numpy as np
-
-    from labkit.generate import ask
-    from labkit.models import load_embedder, load_generator
 
     embedder = load_embedder()
     vectors = embedder.encode(list(config.passages), normalize_embeddings=True)

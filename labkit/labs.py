@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.errors import LabkitError
+from labkit.storage import atomic_write
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_ENV = {"LABKIT_PROFILE": "ci", "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
                 "PYTHONHASHSEED": "0"}  # outputs checked by nbval must not depend on the terminal
 
@@ -37,8 +37,27 @@ class LabsConfig:
 
     repository: str = "labkit-course/labkit"  # owner/name on GitHub
     branch: str = "main"
-    solutions_dir: Path = ROOT / "solutions"
-    labs_dir: Path = ROOT / "labs"
+    solutions_dir: Path | None = None  # None: the checkout's solutions/ (see checkout())
+    labs_dir: Path | None = None  # None: the checkout's labs/
+
+    def folders(self) -> tuple[Path, Path]:
+        """(solutions, labs): the configured folders, else those of :func:`checkout`."""
+        if self.solutions_dir is not None and self.labs_dir is not None:
+            return Path(self.solutions_dir), Path(self.labs_dir)
+        root = checkout()
+        return Path(self.solutions_dir or root / "solutions"), Path(self.labs_dir or root / "labs")
+
+
+def checkout(start: Path | None = None) -> Path:
+    """The repository whose ``solutions/`` become ``labs/``: the one this package was imported from (an
+    editable install), else ``start`` (the current folder) or a folder above it. A wheel installed elsewhere
+    has no solutions of its own, so outside a checkout this says what to do."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (Path(__file__).resolve().parent.parent, here, *here.parents):
+        if (folder / "solutions").is_dir() and (folder / "pyproject.toml").is_file():
+            return folder
+    raise LabkitError(f"no labkit checkout at {here} or above it: the labs are generated from a checkout's solutions/",
+                      "run this inside a clone of the repository (git clone https://github.com/labkit-course/labkit)")
 
 
 def strip_solutions(source: str) -> str:
@@ -107,8 +126,8 @@ def make_lab(solution, name: str, config: LabsConfig = LabsConfig()):
 
 def lab_pairs(config: LabsConfig = LabsConfig()) -> list[tuple[Path, Path]]:
     """(solution, lab) paths for every ``solutions/NN_*.ipynb``."""
-    solutions = sorted(config.solutions_dir.glob("[0-9][0-9]_*.ipynb"))
-    return [(s, config.labs_dir / s.name) for s in solutions]
+    solutions_dir, labs_dir = config.folders()
+    return [(s, labs_dir / s.name) for s in sorted(solutions_dir.glob("[0-9][0-9]_*.ipynb"))]
 
 
 def sync_labs(config: LabsConfig = LabsConfig(), check: bool = False) -> list[str]:
@@ -123,10 +142,9 @@ def sync_labs(config: LabsConfig = LabsConfig(), check: bool = False) -> list[st
         if current != text:
             stale.append(lab_path.name)
             if not check:
-                lab_path.parent.mkdir(parents=True, exist_ok=True)
-                _atomic_write(lab_path, text)
+                atomic_write(lab_path, text)
     wanted = {lab.name for _, lab in pairs}
-    orphans = [p.name for p in sorted(config.labs_dir.glob("*.ipynb")) if p.name not in wanted]
+    orphans = [p.name for p in sorted(config.folders()[1].glob("*.ipynb")) if p.name not in wanted]
     if check:
         stale += [f"{name} (no solution)" for name in orphans]
     return stale
@@ -149,10 +167,4 @@ def execute_solution(path: Path, timeout: int = 1200) -> None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    _atomic_write(path, nbformat.writes(nb) + "\n")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, nbformat.writes(nb) + "\n")

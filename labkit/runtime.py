@@ -1,4 +1,4 @@
-"""Where the kit runs: the device, the profile, seeding, and the doctor.
+"""Where the kit runs: the device, the profile, seeding, the cache folder, and quiet imports.
 
 A *profile* is one row of :data:`PROFILES`: which models to use and how much
 work each lab may do (examples, steps, tokens). It is picked automatically
@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.metadata
 import os
 import platform
 import random
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 from labkit.errors import LabkitError
 
@@ -53,32 +53,21 @@ class Profile:
     description: str
     generator: str  # a key of labkit.models.MODELS
     embedder: str
-    reranker: str | None
-    train_dtype: str  # "bfloat16", "float16" or "float32"
     eval_examples: int  # questions scored per held-out set
-    train_examples: int  # examples per fine-tuning run
-    train_steps: int  # optimizer steps per fine-tuning run
     max_new_tokens: int  # tokens generated per answer
-    max_seq_len: int  # tokens per training sequence
     max_format_tokens: int  # tokens generated per JSON reply
-    memory_gb: float  # GiB the training tensors may plan to use (labkit.train.plan_fit); the process needs more
+    memory_gb: float  # GiB the training tensors may plan to use (labkit.tuning.plan.plan_fit); the process needs more
 
 
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in [
-        Profile("ci", "2-core CPU, minutes per lab (CI and quick runs)",
-                "smollm2-135m", "minilm-l6", None, "bfloat16",
-                eval_examples=40, train_examples=168, train_steps=60,
-                max_new_tokens=32, max_seq_len=384, max_format_tokens=160, memory_gb=2.0),
-        Profile("cpu", "laptop CPU, no key, no GPU",
-                "smollm2-135m", "minilm-l6", None, "bfloat16",
-                eval_examples=120, train_examples=400, train_steps=200,
-                max_new_tokens=48, max_seq_len=512, max_format_tokens=200, memory_gb=8.0),
-        Profile("gpu", "T4-class GPU (Colab): fp16, no bf16, 15 GB",
-                "qwen2.5-0.5b", "bge-small", "minilm-cross", "float16",
-                eval_examples=300, train_examples=2000, train_steps=600,
-                max_new_tokens=64, max_seq_len=1024, max_format_tokens=256, memory_gb=15.0),
+        Profile("ci", "2-core CPU, minutes per lab (CI and quick runs)", "smollm2-135m", "minilm-l6",
+                eval_examples=40, max_new_tokens=32, max_format_tokens=160, memory_gb=2.0),
+        Profile("cpu", "laptop CPU, no key, no GPU", "smollm2-135m", "minilm-l6",
+                eval_examples=120, max_new_tokens=48, max_format_tokens=200, memory_gb=8.0),
+        Profile("gpu", "T4-class GPU (Colab): fp16, no bf16, 15 GB", "qwen2.5-0.5b", "bge-small",
+                eval_examples=300, max_new_tokens=64, max_format_tokens=256, memory_gb=15.0),
     ]
 }
 
@@ -216,126 +205,18 @@ def seed_everything(seed: int) -> random.Random:
     return random.Random(seed)
 
 
+def cache_dir() -> Path:
+    """Where converted models, adapters and embeddings live: ``$LABKIT_CACHE``, else
+    ``$XDG_CACHE_HOME/labkit``, else ``~/.cache/labkit``."""
+    if os.environ.get("LABKIT_CACHE"):
+        return Path(os.environ["LABKIT_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "labkit"
+
+
 def in_colab() -> bool:
     """True inside Google Colab."""
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
-
-
-# ---------------------------------------------------------------------------
-# the doctor
-
-PACKAGES = ["torch", "transformers", "peft", "bitsandbytes", "faiss-cpu", "sentence-transformers"]
-SUPPORTED_PYTHON = ((3, 10), (3, 12))
-INSTALL_FIX = "run `make test` (it builds .venv), or `pip install -e '.[test]'` in your environment"
-
-
-@dataclass
-class Check:
-    """One line of the doctor's report; ``fix`` is set only for a problem."""
-
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
-
-
-@dataclass
-class Report:
-    checks: list[Check] = field(default_factory=list)
-
-    @property
-    def problems(self) -> list[Check]:
-        return [c for c in self.checks if not c.ok]
-
-    @property
-    def all_clear(self) -> bool:
-        return not self.problems
-
-    def __str__(self) -> str:
-        width = max(len(c.name) for c in self.checks)
-        lines = ["labkit doctor"]
-        for c in self.checks:
-            lines.append(f"  {'ok ' if c.ok else 'XX '} {c.name:<{width}}  {c.detail}")
-            if c.fix:
-                lines.append(f"      {'':<{width}}  fix: {c.fix}")
-        if self.all_clear:
-            lines.append("all clear: every check passed.")
-        else:
-            lines.append(f"{len(self.problems)} problem(s); each line marked XX says what to do.")
-        return "\n".join(lines)
-
-
-def doctor(load_models: bool = True) -> Report:
-    """Check this machine for the course and say what to do about every problem.
-
-    >>> report = doctor(load_models=False)   # doctest: +SKIP
-    >>> print(report)                        # doctest: +SKIP
-    """
-    report = Report()
-    add = report.checks.append
-    lo, hi = SUPPORTED_PYTHON
-    py = sys.version_info[:2]
-    add(Check("python", lo <= py <= hi, platform.python_version(),
-              "" if lo <= py <= hi else "use Python 3.10, 3.11 or 3.12"))
-    for name in PACKAGES:
-        try:
-            add(Check(name, True, importlib.metadata.version(name)))
-        except importlib.metadata.PackageNotFoundError:
-            add(Check(name, False, "not installed", INSTALL_FIX))
-    if any(not c.ok for c in report.checks):
-        return report
-
-    import torch
-
-    device = pick_device()
-    profile = get_profile()
-    bf16 = bf16_supported(device)
-    add(Check("device", True, device + (f" ({torch.cuda.get_device_name(0)})" if device == "cuda" else "")))
-    add(Check("profile", True, f"{profile.name}: {profile.description}"
-              + ("" if os.environ.get("LABKIT_PROFILE") else " (automatic; LABKIT_PROFILE overrides)")))
-    add(Check("bf16", True, "supported: training and generation use it" if bf16
-              else "not supported here: fp16 on GPU, fp32 on CPU (slower, and some answers worded differently)"))
-    add(Check("memory", True, _memory_line(device)))
-    add(Check("colab", True, "yes" if in_colab() else "no"))
-    add(_check_4bit(device, bf16))
-    if load_models:
-        from labkit import models
-
-        for key in (profile.generator, profile.embedder):
-            add(models.check_model(key))
-    return report
-
-
-def _memory_line(device: str) -> str:
-    import psutil
-    import torch
-
-    ram = psutil.virtual_memory()
-    line = f"system {ram.total / 2**30:.1f} GiB ({ram.available / 2**30:.1f} GiB free)"
-    if device == "cuda":
-        free, total = torch.cuda.mem_get_info()
-        line += f"; GPU {total / 2**30:.1f} GiB ({free / 2**30:.1f} GiB free)"
-    return line
-
-
-def _check_4bit(device: str, bf16: bool) -> Check:
-    """Quantize a tiny layer to NF4 and run it: the QLoRA path works here or it does not."""
-    name = "bitsandbytes 4-bit"
-    if device == "mps":
-        return Check(name, True, "not available on Apple GPUs: fine-tuning labs use plain LoRA")
-    try:
-        import torch
-
-        bnb = quiet_import("bitsandbytes")
-        dtype = torch.bfloat16 if bf16 else (torch.float16 if device == "cuda" else torch.float32)
-        layer = bnb.nn.Linear4bit(64, 32, bias=False, compute_dtype=dtype, quant_type="nf4").to(device)
-        out = layer(torch.randn(2, 64, dtype=dtype, device=device))
-        assert out.shape == (2, 32) and torch.isfinite(out).all()
-    except Exception as exc:  # any failure means: use the fallback
-        return Check(name, False, f"does not work here ({type(exc).__name__}: {exc})"[:200],
-                     "the fine-tuning labs fall back to plain LoRA (slower, more memory); "
-                     "to get QLoRA: pip install 'bitsandbytes>=0.47'")
-    return Check(name, True, "NF4 quantize + forward works (QLoRA available)")
 
 
 def quiet_import(module: str):

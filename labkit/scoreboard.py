@@ -1,11 +1,16 @@
 """The scoreboard: one row per measured (rung, variant, corpus version), in one JSON file.
 
-Every rung of the ladder appends rows here; one function plots them side by side.
-A field that does not apply to a row is ``None`` (``null`` in the file).
+Every rung of the ladder appends rows here; one function plots them side by side. A row says what it
+is: its rung (the rung that measured it), the question set it was scored on, its metric role (what
+it measures: ``answers``, ``format`` or the ``update``) and whether it is its rung's headline for that
+role. :func:`headlines` reads those fields, never the variant names. A field that does not apply to a
+row is ``None`` (``null`` in the file).
 
 >>> row = Row(rung="prompt", variant="closed-book", n=3, accuracy=1 / 3)
 >>> row.key
 ('prompt', 'closed-book', 'v1')
+>>> guarded("few-shot", True), guarded("few-shot", False)
+('few-shot, JSON guard', 'few-shot')
 >>> print(format_table([row]).splitlines()[0])  # doctest: +NORMALIZE_WHITESPACE
 rung    variant      corpus  n  accuracy  halluc.  abstain  fab.ids  format  style  stale  leaks  prompt tok  ms/query  train s  update s
 """
@@ -13,24 +18,32 @@ rung    variant      corpus  n  accuracy  halluc.  abstain  fab.ids  format  sty
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from labkit import evals
 from labkit.errors import LabkitError
+from labkit.storage import atomic_write
 
-SCHEMA_VERSION = 1
-RUNG_ORDER = ("prompt", "rag", "ft", "both")
+SCHEMA_VERSION = 2  # 2: rows carry question_set, metric_role and headline
+RUNGS = ("prompt", "rag", "ft", "both")  # the ladder, cheapest first: the one list every module and lab uses
+METRIC_ROLES = ("answers", "format", "update")  # what a row measures: questions answered, replies' format,
+                                                # questions asked after the corpus update
+GUARDED = ", JSON guard"  # the suffix of a row whose JSON replies were decoded under labkit.constrain
+RUNG_COLOURS = {"prompt": "#9e9e9e", "rag": "#1f77b4", "ft": "#ff7f0e", "both": "#2ca02c"}
 
 
 @dataclass
 class Row:
     """One measured configuration. Rates are fractions in [0, 1]; times in seconds unless named ms."""
 
-    rung: str  # prompt, rag, ft or both
+    rung: str  # prompt, rag, ft or both: the rung that measured it
     variant: str  # what tells rows of one rung apart: closed-book, few-shot, facts, format, raft...
     model: str | None = None
     corpus_version: str = "v1"
+    question_set: str | None = None  # what was asked: "heldout", "format", "updates", "unseen", ...
+    metric_role: str | None = None  # one of METRIC_ROLES
+    headline: bool = False  # True: this row speaks for its rung's metric role (labkit.scoreboard.headlines)
     profile: str | None = None
     seed: int | None = None
     n: int | None = None
@@ -62,15 +75,11 @@ FIELDS = tuple(f.name for f in fields(Row))
 
 def write_scoreboard(rows: list[Row], path: Path) -> list[Row]:
     """Write all rows to ``path`` atomically (a crash never leaves half a file); return them in file order."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ordered = sorted(rows, key=lambda r: (RUNG_ORDER.index(r.rung) if r.rung in RUNG_ORDER else 99,
+    ordered = sorted(rows, key=lambda r: (RUNGS.index(r.rung) if r.rung in RUNGS else 99,
                                           r.corpus_version, r.variant))
     text = json.dumps({"schema": SCHEMA_VERSION, "fields": list(FIELDS), "rows": [asdict(r) for r in ordered]},
                       indent=1, ensure_ascii=False)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, text + "\n")
     return ordered
 
 
@@ -98,6 +107,58 @@ def merge_rows(old: list[Row], new: list[Row]) -> list[Row]:
 def append_rows(path: Path, rows: list[Row]) -> list[Row]:
     """Add ``rows`` to the scoreboard at ``path`` (same key replaces) and return all rows."""
     return write_scoreboard(merge_rows(load_scoreboard(path), rows), path)
+
+
+def guarded(variant: str, json_only: bool) -> str:
+    """A row's name, marked when its replies were decoded under the JSON guard."""
+    return variant + GUARDED if json_only else variant
+
+
+def usage(answers) -> dict:
+    """Mean tokens and latency of generated answers (anything with ``prompt_tokens``, ``completion_tokens``
+    and ``latency_ms``: :class:`labkit.generate.Answer`, :class:`labkit.retrieval.answer.RagAnswer`), as
+    :class:`Row` fields."""
+    return {
+        "prompt_tokens_mean": evals.mean_or_none(a.prompt_tokens for a in answers),
+        "completion_tokens_mean": evals.mean_or_none(a.completion_tokens for a in answers),
+        "latency_ms_mean": evals.mean_or_none(a.latency_ms for a in answers),
+    }
+
+
+def headlines(rows: list[Row]) -> dict[str, dict]:
+    """Each rung's headline figures, keyed like :data:`HEADLINE_RATES` and :data:`HEADLINE_COSTS`, from the
+    rows each rung marked as its headline for a metric role: ``answers`` (accuracy, hallucination, citations,
+    latency), ``format`` (compliance; a rung without a format row but whose answers are JSON replies speaks
+    with its answers row) and ``update`` (right and stale after the corpus update, and the seconds it took to
+    absorb it). A rung with no headline row is left out.
+
+    >>> rows = [Row("rag", "bm25 top-5", metric_role="answers", headline=True, accuracy=0.4, latency_ms_mean=900.0),
+    ...         Row("rag", "stale-index", corpus_version="v2", metric_role="update", accuracy=0.1),
+    ...         Row("rag", "updated-index", corpus_version="v2", metric_role="update", headline=True, accuracy=0.3,
+    ...             stale_rate=0.0, update_seconds=2.0)]
+    >>> headlines(rows)["rag"]["fresh_accuracy"], headlines(rows)["rag"]["update_seconds"], list(headlines(rows))
+    (0.3, 2.0, ['rag'])
+    """
+    def speaks(rung: str, role: str) -> Row | None:
+        return next((r for r in rows if r.rung == rung and r.headline and r.metric_role == role), None)
+
+    def get(row: Row | None, name: str):
+        return getattr(row, name) if row is not None else None
+
+    summary = {}
+    for rung in RUNGS:
+        answers, fmt, update = (speaks(rung, role) for role in METRIC_ROLES)
+        if fmt is None and get(answers, "format_compliance") is not None:
+            fmt = answers  # its answers are JSON replies (RAFT's)
+        if answers is None and fmt is None and update is None:
+            continue
+        summary[rung] = {
+            "accuracy": get(answers, "accuracy"), "hallucination_rate": get(answers, "hallucination_rate"),
+            "citation_recall": get(answers, "citation_recall"), "format_compliance": get(fmt, "format_compliance"),
+            "fresh_accuracy": get(update, "accuracy"), "stale_rate": get(update, "stale_rate"),
+            "latency_ms": get(answers, "latency_ms_mean"), "update_seconds": get(update, "update_seconds"),
+        }
+    return summary
 
 
 COLUMNS = (  # (header, field, format)
@@ -164,13 +225,12 @@ def plot_scoreboard(rows: list[Row], path: Path | None = None):
     import matplotlib
 
     labels = [f"{r.rung}\n{r.variant}" + (f"\n({r.corpus_version})" if r.corpus_version != "v1" else "") for r in rows]
-    colours = {"prompt": "#9e9e9e", "rag": "#1f77b4", "ft": "#ff7f0e", "both": "#2ca02c"}
     fig = new_figure((13, 7), path)
     axes = fig.subplots(2, 3, sharey=True)
     for ax, (field, title, higher) in zip(axes.flat, PLOT_METRICS):
         values = [getattr(r, field) for r in rows]
         xs = range(len(rows))
-        ax.bar(xs, [v if v is not None else 0 for v in values], color=[colours.get(r.rung, "#777") for r in rows])
+        ax.bar(xs, [v if v is not None else 0 for v in values], color=[RUNG_COLOURS.get(r.rung, "#777") for r in rows])
         for x, v in zip(xs, values):
             ax.text(x, (v or 0) + 0.02, "n/a" if v is None else f"{v:.0%}", ha="center", fontsize=9)
         ax.set_title(f"{title} ({'higher' if higher else 'lower'} is better)", fontsize=11)
@@ -190,11 +250,10 @@ HEADLINE_RATES = (  # (key, title, higher is better): the rates each rung is jud
     ("fresh_accuracy", "right after the v2 update", True), ("stale_rate", "stale after the v2 update", False),
 )
 HEADLINE_COSTS = (("latency_ms", "ms per query"), ("update_seconds", "seconds to absorb the v2 update"))
-RUNG_COLOURS = {"prompt": "#9e9e9e", "rag": "#1f77b4", "ft": "#ff7f0e", "both": "#2ca02c"}
 
 
 def format_headlines(summary: dict[str, dict], costs: bool = True) -> str:
-    """Each rung's headline figures (from :func:`labkit.ladder.headlines`) as a text table; ``costs=False``
+    """Each rung's headline figures (from :func:`headlines`) as a text table; ``costs=False``
     leaves out the timings (they vary from run to run), as notebooks do.
 
     >>> print(format_headlines({"rag": {"accuracy": 0.5, "update_seconds": 2.0}}))  # doctest: +NORMALIZE_WHITESPACE
@@ -234,7 +293,8 @@ def plot_headlines(summary: dict[str, dict], path: Path | None = None, title: st
     rates.set_xticks(x, [f"{t}\n({'higher' if up else 'lower'} is better)" for _, t, up in HEADLINE_RATES], fontsize=9)
     rates.set_ylim(0, 1.25)
     rates.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-    rates.legend(ncol=len(rungs), loc="upper center", frameon=False)
+    if rungs:  # a ladder whose rows name no headline has nothing to compare
+        rates.legend(ncol=len(rungs), loc="upper center", frameon=False)
     for j, (key, label) in enumerate(HEADLINE_COSTS):
         ax = fig.add_subplot(grid[1, j])
         values = [summary[r].get(key) for r in rungs]

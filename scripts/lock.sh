@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 {
   echo "# Exact versions CI tests on Python 3.11 (written by scripts/lock.sh from a passing .venv)."
-  .venv/bin/python -m pip freeze --exclude-editable | sed -E 's/^torch==([0-9.]+)\+cpu$/torch==\1/' | grep -v '^-e '
+  # --all keeps setuptools (tests/test_wheel.py builds the wheel with it); pip itself is not pinned
+  .venv/bin/python -m pip freeze --all --exclude-editable | sed -E 's/^torch==([0-9.]+)\+cpu$/torch==\1/' \
+    | grep -v -e '^-e ' -e '^pip=='
 } > constraints.txt
 echo "wrote constraints.txt ($(grep -c '==' constraints.txt) pins)"

@@ -1,4 +1,4 @@
-"""labkit.beir: loading BEIR folders (checked), and the real SciFact benchmark when it is there."""
+"""labkit.retrieval.beir: loading BEIR folders (checked), and the real SciFact benchmark when it is there."""
 
 import json
 import os
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from labkit.beir import BenchConfig, format_results, load_beir, main_bench, run_benchmark, verify_checksums
-from labkit.embed import HashingEmbedder
+from labkit.retrieval.beir import BenchConfig, format_results, load_beir, main_bench, run_benchmark, verify_checksums
+from labkit.retrieval.embed import HashingEmbedder
 from labkit.errors import LabkitError
 from labkit.models import sha256_of
 
@@ -85,7 +85,7 @@ def test_main_bench_prints_a_table(tmp_path, capsys):
 def scifact_results(tmp_path_factory):
     if not (SCIFACT / "corpus.jsonl").exists():
         pytest.skip(f"SciFact is not at {SCIFACT} (set LABKIT_SCIFACT to its folder)")
-    from labkit.embed import EmbedConfig, Embedder
+    from labkit.retrieval.embed import EmbedConfig, Embedder
 
     cache = tmp_path_factory.mktemp("embeddings")
     embedder = Embedder(EmbedConfig("minilm-l6", cache_dir=cache, progress=False))

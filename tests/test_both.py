@@ -1,15 +1,19 @@
-"""labkit.both without a model: how replies are scored, and the passages each variant is given."""
+"""labkit.ladder.both without a model: how replies are scored, and the passages each variant is given."""
 
-from labkit import data
-from labkit.both import Passages, probe_passages, retrieved, score_row
-from labkit.chunk import Chunk
+from labkit.course.corpus import course_corpus
+from labkit.course.data import QARecord
+from labkit.ladder.both import Passages, probe_passages, retrieved, score_row
+from labkit.retrieval.chunk import Chunk
 from labkit.generate import Answer
-from labkit.index import Hit
-from labkit.raft import RaftConfig
+from labkit.retrieval.index import Hit
+from labkit.tuning.raft import RaftConfig
+
+CORPUS = course_corpus()
 
 
 def record(question="What is the restocking fee?", answers=("15%",), gold=("wiki-returns",), set_name="qa_facts"):
-    return data.QARecord("q1", question, answers, "value", gold, "v1", set_name)
+    answer_type = "abstain" if answers == ("abstain",) else "value"
+    return QARecord("q1", question, answers, answer_type, gold, "v1", set_name)
 
 
 def chunk(doc_id, text="x", position=0):
@@ -24,28 +28,29 @@ def test_a_value_inside_the_quote_earns_nothing_only_the_final_answer_counts():
     passages = Passages("top-2", [[chunk("wiki-returns", "Fee: 15%."), chunk("wiki-other")]])
     quoted = reply('{"quote": "Fee: 15%.", "passage": 1, "answer": "20%"}')
     right = reply('{"quote": "Fee: 15%.", "passage": 1, "answer": "15%"}')
-    assert score_row([quoted], [record()], passages, "v", {"rung": "both"}).accuracy == 0.0
-    assert score_row([right], [record()], passages, "v", {"rung": "both"}).accuracy == 1.0
+    assert score_row(CORPUS, [quoted], [record()], passages, "v", {"rung": "both"}).accuracy == 0.0
+    assert score_row(CORPUS, [right], [record()], passages, "v", {"rung": "both"}).accuracy == 1.0
 
 
 def test_citations_come_from_the_json_passage_number_and_the_format_is_checked_only_when_asked():
     passages = Passages("top-2", [[chunk("wiki-other"), chunk("wiki-returns", "Fee: 15%.")]])
     good = reply('{"quote": "Fee: 15%.", "passage": 2, "answer": "15%"}')
-    row = score_row([good], [record()], passages, "v", {"rung": "both"}, json_format=True)
+    row = score_row(CORPUS, [good], [record()], passages, "v", {"rung": "both"}, json_format=True)
     assert (row.citation_precision, row.citation_recall, row.format_compliance) == (1.0, 1.0, 1.0)
     wrong_cite = reply('{"quote": "Fee: 15%.", "passage": 1, "answer": "15%"}')
-    assert score_row([wrong_cite], [record()], passages, "v", {"rung": "both"}).citation_recall == 0.0
+    assert score_row(CORPUS, [wrong_cite], [record()], passages, "v", {"rung": "both"}).citation_recall == 0.0
     broken = reply('{"quote": "Fee: 15%.", "passage": "Fee", "answer": "15%"}')  # passage must be a number
-    assert score_row([broken], [record()], passages, "v", {"rung": "both"}, json_format=True).format_compliance == 0.0
-    assert score_row([good], [record()], passages, "v", {"rung": "both"}).format_compliance is None
+    broken_row = score_row(CORPUS, [broken], [record()], passages, "v", {"rung": "both"}, json_format=True)
+    assert broken_row.format_compliance == 0.0
+    assert score_row(CORPUS, [good], [record()], passages, "v", {"rung": "both"}).format_compliance is None
 
 
 def test_golds_override_scores_against_another_value():
     passages = Passages("top-1", [[chunk("wiki-returns")]])
     answer = reply("<ANSWER>: 45 days")
     rec = record(answers=("30 days",))
-    assert score_row([answer], [rec], passages, "v", {"rung": "both"}).accuracy == 0.0
-    assert score_row([answer], [rec], passages, "v", {"rung": "both"}, golds=[["45 days"]]).accuracy == 1.0
+    assert score_row(CORPUS, [answer], [rec], passages, "v", {"rung": "both"}).accuracy == 0.0
+    assert score_row(CORPUS, [answer], [rec], passages, "v", {"rung": "both"}, golds=[["45 days"]]).accuracy == 1.0
 
 
 class Ranked:
@@ -82,8 +87,9 @@ def test_probes_give_the_oracle_alone_or_distractors_alone_never_both():
 def test_the_retriever_is_checked_and_each_name_picks_its_view():
     import pytest
 
-    from labkit.both import RETRIEVERS, BothConfig, pick_retriever
     from labkit.errors import LabkitError
+    from labkit.ladder.both import BothConfig
+    from labkit.ladder.rag import RETRIEVERS, pick_retriever
 
     with pytest.raises(LabkitError, match="bm25"):
         BothConfig(retriever="bm52")
@@ -106,9 +112,9 @@ class Covering(Ranked):
 
 
 def test_a_gated_question_abstains_in_the_json_format_and_the_model_is_never_asked():
-    from labkit.both import answer_with
+    from labkit.ladder.both import answer_with
     from labkit.evals import format_compliant, is_abstention
-    from labkit.raft import ANSWER_SCHEMA, final_answer
+    from labkit.tuning.raft import ANSWER_SCHEMA, final_answer
 
     retriever = Covering([chunk(f"d{i}") for i in range(3)])
     records = [record(), record(question="How many weeks of parental leave are there?", answers=("abstain",), gold=(),

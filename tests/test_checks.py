@@ -71,7 +71,7 @@ def _never_raises(ranked, oracle, n, rng, pool=6):
 
 
 def test_distractor_checker_passes_labkit_and_a_learners_own_version(capsys):
-    from labkit.raft import sample_distractors
+    from labkit.tuning.raft import sample_distractors
 
     def mine(ranked, oracle, n, rng, pool=6):
         found = _candidates(ranked, oracle, pool)
@@ -111,25 +111,25 @@ def test_distractor_checker_reports_a_crash_and_stops_on_a_stub(capsys):
 
 
 def _ignores_missing_rungs(needs, summary):
-    from labkit import decide
+    from labkit.ladder import decide
 
     return next((r for r in ("prompt", "rag", "ft", "both") if not decide.unmet(needs, summary.get(r, {}))), None)
 
 
 def _most_expensive_first(needs, summary):
-    from labkit import decide
+    from labkit.ladder import decide
 
     return next((r for r in ("both", "ft", "rag", "prompt") if r in summary and not decide.unmet(needs, summary[r])), None)
 
 
 def _never_none(needs, summary):
-    from labkit.decide import cheapest_rung
+    from labkit.ladder.decide import cheapest_rung
 
     return cheapest_rung(needs, summary) or "both"
 
 
 def test_decision_checker_passes_the_procedure_and_catches_wrong_ones(capsys):
-    from labkit.decide import cheapest_rung
+    from labkit.ladder.decide import cheapest_rung
 
     assert checks.check_decision_procedure(cheapest_rung)
     for broken in (_ignores_missing_rungs, _most_expensive_first, _never_none, lambda needs, summary: "rag"):

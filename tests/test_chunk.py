@@ -1,4 +1,4 @@
-"""labkit.chunk: windows, sentences, Markdown sections, and the documents that break them."""
+"""labkit.retrieval.chunk: windows, sentences, Markdown sections, and the documents that break them."""
 
 from dataclasses import FrozenInstanceError
 from types import SimpleNamespace
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labkit.chunk import (Chunk, ChunkConfig, chunk_documents, chunk_markdown, chunk_sentences, chunk_whole,
+from labkit.retrieval.chunk import (Chunk, ChunkConfig, chunk_documents, chunk_markdown, chunk_sentences, chunk_whole,
                           chunk_window, markdown_sections, sentence_spans, token_spans)
 from labkit.errors import LabkitError
 
@@ -124,7 +124,7 @@ def test_chunk_is_frozen():
 
 def test_chunk_documents_rejects_duplicate_ids_and_counts_empties(monkeypatch):
     said = []
-    monkeypatch.setattr("labkit.chunk.say_once", said.append)
+    monkeypatch.setattr("labkit.retrieval.chunk.say_once", said.append)
     docs = [doc("a. b.", "x"), doc("", "empty")]
     chunks = chunk_documents(docs, ChunkConfig("sentences", max_tokens=1), str.split, progress=False)
     assert [c.chunk_id for c in chunks] == ["x#0", "x#1"]
@@ -141,7 +141,7 @@ def test_callable_tokenizer_must_return_substrings():
 
 
 def test_hugging_face_tokenizer_counts_word_pieces():
-    from labkit.chunk import default_tokenizer
+    from labkit.retrieval.chunk import default_tokenizer
 
     tokenizer = default_tokenizer("minilm-l6")
     text = "Tokenization splits unfamiliar words: labkit, QLoRA. " * 30
@@ -152,7 +152,7 @@ def test_hugging_face_tokenizer_counts_word_pieces():
 
 
 def test_a_document_longer_than_the_model_window_is_cut_to_fit_it():
-    from labkit.chunk import default_tokenizer
+    from labkit.retrieval.chunk import default_tokenizer
 
     tokenizer = default_tokenizer("minilm-l6")
     long_doc = doc(" ".join(f"Sentence {i} mentions firmware QX-{i} and the refund rules." for i in range(300)))

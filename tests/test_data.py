@@ -1,4 +1,4 @@
-"""Tests for labkit.data: determinism, counts, gold answers, access labels, validation."""
+"""Tests for labkit.course.data: determinism, counts, gold answers, access labels, validation."""
 import hashlib
 import json
 import random
@@ -8,7 +8,9 @@ import shutil
 import jsonschema
 import pytest
 
-from labkit import data
+from labkit import evals
+from labkit.errors import LabkitError
+from labkit.course import build, data, known, pages
 
 DATA = data.DEFAULT_DATA_DIR
 
@@ -39,7 +41,7 @@ def _rewrite(folder, rel, content: bytes, update_manifest: bool):
 
 # ---- determinism and sync -------------------------------------------------------------------
 def test_generate_twice_is_byte_identical(tmp_path):
-    a, b = data.generate(tmp_path / "a"), data.generate(tmp_path / "b")
+    a, b = build.generate(tmp_path / "a"), build.generate(tmp_path / "b")
     assert a == b
     files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
     files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
@@ -50,15 +52,15 @@ def test_generate_twice_is_byte_identical(tmp_path):
 
 
 def test_committed_data_is_in_sync():
-    assert data.check(DATA) == []
+    assert build.check(DATA) == []
 
 
 def test_check_names_differences(tmp_path):
-    folder = data.generate(tmp_path / "d") and tmp_path / "d"
+    folder = build.generate(tmp_path / "d") and tmp_path / "d"
     (folder / "qa_facts.jsonl").write_text("{}\n")
     (folder / "pages" / "v1" / "wiki-returns.md").unlink()
     (folder / "stray.txt").write_text("x")
-    diffs = data.check(folder)
+    diffs = build.check(folder)
     assert "differs: qa_facts.jsonl" in diffs
     assert "missing: pages/v1/wiki-returns.md" in diffs
     assert "unexpected: stray.txt" in diffs
@@ -120,7 +122,7 @@ def test_every_label_used_and_restricted_only_facts_exist(corpus):
 
 # ---- gold answers ---------------------------------------------------------------------------
 def _gold_in_docs(golds, doc_ids, docs):
-    return any(data.answer_matches(docs[d].text, golds) for d in doc_ids)
+    return any(evals.answer_matches(docs[d].text, golds) for d in doc_ids)
 
 
 @pytest.mark.parametrize("name", ["facts", "restricted"])
@@ -180,7 +182,7 @@ def test_probe_terms_occur_nowhere(qa, corpus):
 
 def test_restricted_labels(qa, corpus):
     roles = {u.role: u for u in data.load_users(DATA)}
-    normalized = {(v, d.doc_id): (d.access, f" {data.normalize_answer(d.text)} ")
+    normalized = {(v, d.doc_id): (d.access, f" {evals.normalize_answer(d.text)} ")
                   for v in corpus for d in corpus[v].values()}
     for r in qa["restricted"]:
         assert r.extra["denied_roles"] and r.extra["allowed_roles"]
@@ -191,7 +193,7 @@ def test_restricted_labels(qa, corpus):
             assert all(roles[x].can_read(label) for x in r.extra["allowed_roles"]), r.id
         # the answer is nowhere a denied role can read, in either version
         visible = {label for x in r.extra["denied_roles"] for label in roles[x].labels}
-        gold = f" {data.normalize_answer(r.canonical)} "
+        gold = f" {evals.normalize_answer(r.canonical)} "
         assert not [d for d, (label, text) in normalized.items() if label in visible and gold in text], r.id
     # restricted facts are not asked in the open fact set
     open_labels = {corpus["v1"][d].access for r in qa["facts"] for d in r.gold_doc_ids}
@@ -201,7 +203,7 @@ def test_restricted_labels(qa, corpus):
 def test_format_targets_follow_house_style(corpus):
     schema = data.load_reply_schema(DATA)
     jsonschema.Draft202012Validator.check_schema(schema)
-    assert schema == data.reply_schema()
+    assert schema == pages.reply_schema()
     tasks = data.load_format_tasks(DATA)
     for t in tasks:
         jsonschema.validate(t.target, schema)
@@ -249,14 +251,14 @@ def test_users(tmp_path):
 
 # ---- normalisation and split_known ----------------------------------------------------------
 def test_answer_matches():
-    assert data.normalize_answer("The  Price: $1,249.00!") == "price 1249 00"
-    assert data.answer_matches("It costs $149.00 now.", ["$149.00"])
-    assert data.answer_matches("149 dollars", ["$149.00", "149"])
-    assert not data.answer_matches("1149 dollars", ["149"])
-    assert data.answer_matches("Firmware v4.2.1", ["4.2.1", "v4.2.1"])
-    assert not data.answer_matches("4.2.10", ["4.2.1"])
-    assert data.answer_matches("ticket tck-2024-00417.", ["TCK-2024-00417"])
-    assert not data.answer_matches("anything", [""])
+    assert evals.normalize_answer("The  Price: $1,249.00!") == "price 1249 00"
+    assert evals.answer_matches("It costs $149.00 now.", ["$149.00"])
+    assert evals.answer_matches("149 dollars", ["$149.00", "149"])
+    assert not evals.answer_matches("1149 dollars", ["149"])
+    assert evals.answer_matches("Firmware v4.2.1", ["4.2.1", "v4.2.1"])
+    assert not evals.answer_matches("4.2.10", ["4.2.1"])
+    assert evals.answer_matches("ticket tck-2024-00417.", ["TCK-2024-00417"])
+    assert not evals.answer_matches("anything", [""])
 
 
 def test_split_known_with_fake_model():
@@ -274,29 +276,29 @@ def test_split_known_with_fake_model():
             return "yes" if sample and rng.random() < 0.5 else "no"
         return "no"
 
-    out = data.split_known(records, answer, 40, random.Random(0))
+    out = known.split_known(records, answer, 40, random.Random(0))
     recs = out["records"]
     assert [recs[k]["category"] for k in "abcde"] == [
         "HighlyKnown", "MaybeKnown", "MaybeKnown", "WeaklyKnown", "Unknown"]
     assert [recs[k]["known"] for k in "abcde"] == [True, True, False, False, False]
     assert out["n_known"] == 2 and sum(out["counts"].values()) == 5
-    again = data.split_known(records, answer, 40, random.Random(0))
+    again = known.split_known(records, answer, 40, random.Random(0))
     assert again == out
     json.dumps(out)   # storable
 
 
 def test_general_known_roundtrip(tmp_path):
     folder = tmp_path / "data"
-    data.generate(folder)  # a fresh generation has no measurement yet
+    build.generate(folder)  # a fresh generation has no measurement yet
     assert data.load_general_known(folder) is None
-    known = data.split_known(data.load_qa("general", folder)[:3], lambda q, s, r: "no", 2, random.Random(1))
-    data.write_general_known(known, folder)
-    assert data.load_general_known(folder) == known
+    measured = known.split_known(data.load_qa("general", folder)[:3], lambda q, s, r: "no", 2, random.Random(1))
+    build.write_general_known(measured, folder)
+    assert data.load_general_known(folder) == measured
     assert "general_known.json" in json.loads((folder / "MANIFEST.json").read_text())["files"]
     assert "general_known.json" in (folder / "README.md").read_text()
-    assert data.check(folder) == []              # kept, never regenerated
-    data.generate(folder)
-    assert data.load_general_known(folder) == known
+    assert build.check(folder) == []              # kept, never regenerated
+    build.generate(folder)
+    assert data.load_general_known(folder) == measured
 
 
 # ---- validation of a damaged data folder ----------------------------------------------------
@@ -333,7 +335,8 @@ def test_changed_bytes_are_detected(tmp_path):
     _rewrite(folder, "corpus_v2.jsonl", content[: len(content) // 2], update_manifest=False)
     with pytest.raises(data.DataError, match=r"corpus_v2\.jsonl does not match MANIFEST\.json") as err:
         data.load_corpus("v2", folder)
-    assert "python -m labkit data --write" in str(err.value) and "git checkout data/" in str(err.value)
+    fix = str(err.value)
+    assert "python -m labkit data --write" in fix and "git checkout labkit/course/quillmoor/" in fix
     assert data.load_corpus("v1", folder)       # an intact file still loads
     with pytest.raises(data.DataError, match="corpus_v2.jsonl"):
         data.verify(folder)
@@ -358,3 +361,33 @@ def test_env_var_and_unknown_names(tmp_path, monkeypatch):
         data.load_qa("trivia")
     with pytest.raises(data.DataError, match="unknown corpus version"):
         data.load_corpus("v3")
+
+
+# ---- the corpus as one value ------------------------------------------------------------------
+def test_the_course_corpus_is_the_data_folder_as_one_value(corpus, qa):
+    from labkit.course.corpus import course_corpus
+
+    course = course_corpus()
+    assert course is course_corpus(DATA)  # read once per folder
+    assert [d.doc_id for d in course.documents("v1")] == list(corpus["v1"])
+    assert course.documents("v2") == list(corpus["v2"].values())
+    for name in ("facts", "updates", "unanswerable", "restricted", "general"):
+        assert [r.id for r in course.questions(name)] == [r.id for r in qa[name]], name
+    assert set(course.changed_doc_ids) == {c.doc_id for c in data.load_changelog(DATA)}
+    assert [d.text for d in course.changed_documents()] == [corpus["v2"][d].text for d in course.changed_doc_ids]
+    assert len(course.tasks()) == len(qa["format_tasks"]) and {t.split for t in course.tasks("heldout")} == {"heldout"}
+    ticket = next(d for d in corpus["v1"].values() if d.kind == "ticket").meta["ticket_id"]
+    assert ticket in course.known_ids and "TCK-2099-99999" not in course.known_ids
+    with pytest.raises(LabkitError, match="no version"):
+        course.documents("v3")
+    with pytest.raises(LabkitError, match="unknown question set"):
+        course.questions("trivia")
+
+
+def test_a_record_is_answerable_unless_its_right_reply_is_to_abstain(qa):
+    for name, records in qa.items():
+        if name == "format_tasks":
+            continue
+        assert all(r.answerable == (r.set_name != "unanswerable") for r in records), name
+        assert all(r.answerable == (r.answer_type != "abstain") for r in records), name
+    assert not any(r.answerable for r in qa["unanswerable"]) and all(r.answerable for r in qa["facts"])

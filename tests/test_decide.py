@@ -1,8 +1,8 @@
-"""labkit.decide: needs against measured figures, the cheapest rung, and the two tables with numbers."""
+"""labkit.ladder.decide: needs against measured figures, the cheapest rung, and the two tables with numbers."""
 
 import pytest
 
-from labkit.decide import Needs, cheapest_rung, differences, justify, reach_for, unmet
+from labkit.ladder.decide import Needs, cheapest_rung, differences, justify, reach_for, unmet
 
 SUMMARY = {
     "prompt": {"accuracy": 0.05, "hallucination_rate": 0.95, "format_compliance": 0.3, "latency_ms": 300.0},

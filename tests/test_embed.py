@@ -1,9 +1,9 @@
-"""labkit.embed: normalized vectors, the on-disk cache, and the inputs it refuses."""
+"""labkit.retrieval.embed: normalized vectors, the on-disk cache, and the inputs it refuses."""
 
 import numpy as np
 import pytest
 
-from labkit.embed import EmbedConfig, Embedder, EmbeddingCache, HashingEmbedder, count_truncated, text_key
+from labkit.retrieval.embed import EmbedConfig, Embedder, EmbeddingCache, HashingEmbedder, count_truncated, text_key
 from labkit.errors import LabkitError
 
 TEXTS = ["The refund window is 30 days.", "Refunds take thirty days.", "The office opens at nine.",
@@ -62,7 +62,7 @@ def test_cache_is_reused_across_embedders_and_leaves_no_temporaries(model, tmp_p
 
 def test_a_damaged_shard_is_ignored_and_recomputed(model, tmp_path, monkeypatch):
     said = []
-    monkeypatch.setattr("labkit.embed.say_once", said.append)
+    monkeypatch.setattr("labkit.retrieval.embed.say_once", said.append)
     make(model, tmp_path).embed(TEXTS[:2])
     shard = next((tmp_path / "minilm-l6").glob("shard-*.npz"))
     shard.write_bytes(shard.read_bytes()[:40])  # truncated, as a crash outside labkit might leave it
@@ -97,7 +97,7 @@ def test_bytes_and_undecodable_text_are_refused():
 
 def test_long_texts_are_counted_and_announced_once(model, monkeypatch):
     said = []
-    monkeypatch.setattr("labkit.embed.say_once", said.append)
+    monkeypatch.setattr("labkit.retrieval.embed.say_once", said.append)
     embedder = make(model)
     long_text = "retrieval " * 400
     assert count_truncated(["short", long_text, "x" * 300], embedder) == 1

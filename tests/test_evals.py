@@ -2,9 +2,11 @@ import json
 
 import pytest
 
-from labkit import data, evals
+from labkit import evals
+from labkit.course.corpus import course_corpus
 
-ID_PATTERNS = (data.TICKET_ID_PATTERN, data.PRODUCT_CODE_PATTERN)
+COURSE = course_corpus()
+ID_PATTERNS = COURSE.id_patterns
 
 
 @pytest.mark.parametrize("answer, golds, expected", [
@@ -30,7 +32,7 @@ def test_answers_are_not_abstentions(text):
 
 
 def test_fabricated_ids_against_the_real_corpus():
-    corpus = data.load_corpus("v1")
+    corpus = COURSE.documents("v1")
     known = evals.corpus_ids((d.text for d in corpus), ID_PATTERNS)
     tickets = [d for d in corpus if d.kind == "ticket"]
     assert len([k for k in known if k.startswith("TCK-")]) >= len(tickets)
@@ -38,6 +40,7 @@ def test_fabricated_ids_against_the_real_corpus():
     invented = "TCK-2019-99999"
     assert invented not in known
     assert evals.fabricated_ids(f"See {real} and {invented}.", known, ID_PATTERNS) == [invented]
+    assert known <= COURSE.known_ids and invented not in COURSE.known_ids  # the corpus's own list, every version
 
 
 def test_citation_scores_edges():
@@ -47,15 +50,15 @@ def test_citation_scores_edges():
 
 
 def test_every_format_target_complies_and_keeps_the_house_voice():
-    schema = data.load_reply_schema()
-    for task in data.load_format_tasks():
+    schema = COURSE.reply_schema
+    for task in COURSE.tasks():
         assert evals.format_compliant(json.dumps(task.target), schema)
-        assert evals.style_violations(task.target, data.FORBIDDEN_PHRASES, data.SIGN_OFF) == []
+        assert evals.style_violations(task.target, COURSE.forbidden_phrases, COURSE.sign_off) == []
 
 
 def test_format_failures():
-    schema = data.load_reply_schema()
-    target = dict(data.load_format_tasks()[0].target)
+    schema = COURSE.reply_schema
+    target = dict(COURSE.tasks()[0].target)
     assert evals.format_compliant("Here you go: " + json.dumps(target) + " Thanks!", schema)
     broken = dict(target, sign_off="Cheers")
     assert not evals.format_compliant(json.dumps(broken), schema)

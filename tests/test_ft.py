@@ -3,14 +3,16 @@
 import json
 import random
 
-from labkit import data, evals
-from labkit.ft import (FACT_SET_NAMES, FactsConfig, fact_rows, fact_sets, format_example, style_adherence,
+from labkit import evals
+from labkit.course.corpus import course_corpus
+from labkit.ladder.ft import (FACT_SET_NAMES, FactsConfig, fact_rows, fact_sets, format_example, style_adherence,
                        tuned_format_messages)
-from labkit.runtime import get_profile
+
+CORPUS = course_corpus()
 
 
 def sets(seed=0):
-    return fact_sets(get_profile("ci"), FactsConfig(), random.Random(seed))
+    return fact_sets(CORPUS, FactsConfig(), random.Random(seed))
 
 
 def test_fact_sets_are_deterministic_and_sized():
@@ -26,7 +28,7 @@ def test_fact_sets_are_deterministic_and_sized():
 def test_nothing_scored_as_unseen_or_heldout_was_trained():
     s = sets()
     trained_questions = {e.messages[-1]["content"] for e in s.examples}
-    trained_facts = {r.extra["fact_id"] for r in data.load_qa("qa_facts") if r.question in trained_questions}
+    trained_facts = {r.extra["fact_id"] for r in CORPUS.questions("facts") if r.question in trained_questions}
     assert {r.extra["fact_id"] for r in s.trained} <= trained_facts
     assert not {r.question for r in s.paraphrased + s.unseen + s.known_heldout + s.unanswerable} & trained_questions
     assert not {r.extra["fact_id"] for r in s.unseen} & trained_facts
@@ -45,21 +47,20 @@ def test_updates_are_trained_with_the_old_value():
 
 
 def test_format_examples_are_valid_house_replies_with_a_short_prompt():
-    schema = data.load_reply_schema()
-    tasks = [t for t in data.load_format_tasks() if t.split == "train"]
+    schema = CORPUS.reply_schema
+    tasks = CORPUS.tasks("train")
     examples = [format_example(t) for t in tasks]
     assert all(evals.format_compliant(e.completion, schema) for e in examples)
-    assert style_adherence([e.completion for e in examples], schema) == 1.0
+    assert style_adherence([e.completion for e in examples], CORPUS) == 1.0
     prompt = " ".join(m["content"] for m in tuned_format_messages(tasks[0]))
     assert "JSON" not in prompt and tasks[0].ticket_id in prompt  # the format is not in the prompt
 
 
 def test_style_adherence_needs_the_house_sign_off():
-    schema = data.load_reply_schema()
-    target = dict(data.load_format_tasks()[0].target)
-    assert style_adherence([json.dumps(target)], schema) == 1.0
+    target = dict(CORPUS.tasks()[0].target)
+    assert style_adherence([json.dumps(target)], CORPUS) == 1.0
     target["sign_off"] = "Cheers"
-    assert style_adherence([json.dumps(target), "not json"], schema) == 0.0
+    assert style_adherence([json.dumps(target), "not json"], CORPUS) == 0.0
 
 
 def test_fact_rows_one_per_set_and_updates_on_v2():
@@ -69,3 +70,9 @@ def test_fact_rows_one_per_set_and_updates_on_v2():
     assert [r.variant for r in rows] == [f"facts {label}" for label in FACT_SET_NAMES.values()]
     assert {r.corpus_version for r in rows if "updated" in r.variant} == {"v2"}
     assert all(r.train_seconds == 3.0 for r in rows)
+    assert [r.question_set for r in rows] == list(FACT_SET_NAMES)
+    roles = {r.question_set: r.metric_role for r in rows}
+    assert roles["updates"] == "update" and {roles[n] for n in FACT_SET_NAMES if n != "updates"} == {"answers"}
+    assert not any(r.headline for r in rows)  # the base model's baseline rows never speak for the rung
+    tuned = fact_rows({name: dict(scores) for name in FACT_SET_NAMES}, {"rung": "ft"}, "facts", headline=True)
+    assert {r.question_set for r in tuned if r.headline} == {"unseen", "updates"}  # (c) answers, (e) the update

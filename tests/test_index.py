@@ -1,4 +1,4 @@
-"""labkit.index: access control inside the search, updates, and saving that detects damage."""
+"""labkit.retrieval.index: access control inside the search, updates, and saving that detects damage."""
 
 import os
 from types import SimpleNamespace
@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labkit.chunk import chunk_whole
-from labkit.embed import HashingEmbedder
+from labkit.retrieval.chunk import chunk_whole
+from labkit.retrieval.embed import HashingEmbedder
 from labkit.errors import LabkitError
-from labkit.index import AccessPolicy, IndexConfig, VectorIndex
+from labkit.retrieval.index import AccessPolicy, IndexConfig, VectorIndex
 
 POLICY = {"customer": {"public"}, "agent": {"public", "staff"}, "finance": {"public", "finance"},
           "admin": {"public", "staff", "finance", "security"}, "nobody": set()}

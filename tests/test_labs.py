@@ -78,3 +78,27 @@ def test_lab_runs_up_to_its_first_stub(lab):
     ran = [c for c in nb.cells[:first_stub] if c.cell_type == "code"]
     assert all(c.execution_count for c in ran), "a cell before the exercise did not run"
     assert all(c.execution_count is None for c in nb.cells[first_stub + 1:] if c.cell_type == "code")
+
+
+def test_the_default_folders_are_the_checkouts_own():
+    assert labs.checkout() == ROOT  # the package is imported from this checkout
+    assert labs.LabsConfig().folders() == (ROOT / "solutions", ROOT / "labs")
+    mine = labs.LabsConfig(solutions_dir=Path("mine"))
+    assert mine.folders() == (Path("mine"), ROOT / "labs")  # one folder given, the other from the checkout
+
+
+def test_outside_a_checkout_the_labs_say_where_to_run(tmp_path, monkeypatch):
+    installed = tmp_path / "site-packages" / "labkit"  # a wheel: no solutions/ beside the package
+    installed.mkdir(parents=True)
+    monkeypatch.setattr(labs, "__file__", str(installed / "labs.py"))
+    elsewhere = tmp_path / "somewhere"
+    elsewhere.mkdir()
+    with pytest.raises(LabkitError) as err:
+        labs.checkout(start=elsewhere)
+    assert str(elsewhere.resolve()) in err.value.problem and "git clone" in err.value.fix
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(LabkitError, match="no labkit checkout"):
+        labs.LabsConfig().folders()  # the default folders come from checkout() too
+    (tmp_path / "solutions").mkdir()  # a checkout above the current folder is found
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'labkit'\n")
+    assert labs.checkout() == tmp_path.resolve()

@@ -4,25 +4,40 @@ from dataclasses import replace
 
 import pytest
 
-from labkit import data, ladder, runtime
-from labkit.scoreboard import load_scoreboard, measurements
+from labkit import runtime
+from labkit.course import data
+from labkit.course.corpus import course_corpus
+from labkit.course.sample import heldout_sample, stale_rate
+from labkit.ladder.run import LadderConfig, run_ladder
+from labkit.scoreboard import Row, headlines, load_scoreboard, measurements
+
+CORPUS = course_corpus()
 
 
 def test_heldout_sample_is_seeded_and_never_trained_on():
-    profile = runtime.get_profile("ci")
-    a, b = ladder.heldout_sample(profile, random.Random(3)), ladder.heldout_sample(profile, random.Random(3))
+    size = runtime.get_profile("ci").eval_examples
+    a, b = heldout_sample(CORPUS, size, random.Random(3)), heldout_sample(CORPUS, size, random.Random(3))
     assert [r.id for r in a.facts] == [r.id for r in b.facts]
-    assert all(r.extra["split"] != "train" for r in a.facts)
+    assert len(a.facts) == size and all(r.extra["split"] != "train" for r in a.facts)
     assert all(t.split == "heldout" for t in a.format_tasks)
-    c = ladder.heldout_sample(profile, random.Random(4))
+    assert a.questions == a.facts + a.unanswerable and not any(r.answerable for r in a.unanswerable)
+    c = heldout_sample(CORPUS, size, random.Random(4))
     assert [r.id for r in a.facts] != [r.id for r in c.facts]
+
+
+def test_a_sample_larger_than_the_held_out_questions_is_refused_with_the_largest_that_fits():
+    from labkit.errors import LabkitError
+
+    unseen = sum(r.extra["split"] == "heldout_unseen" for r in CORPUS.questions("facts"))
+    with pytest.raises(LabkitError, match="ask for a smaller sample"):
+        heldout_sample(CORPUS, 2 * unseen + 2, random.Random(0))
 
 
 def test_unknown_rung_is_refused():
     from labkit.errors import LabkitError
 
     with pytest.raises(LabkitError, match="unknown rung"):
-        ladder.run_ladder(ladder.LadderConfig(rungs=("magic",)))
+        run_ladder(LadderConfig(rungs=("magic",)))
 
 
 @pytest.fixture
@@ -33,95 +48,146 @@ def tiny_profile(monkeypatch):
 
 
 def test_prompt_rung_writes_scoreboard_and_plot(tmp_path, tiny_profile):
-    rows = ladder.run_ladder(ladder.LadderConfig(rungs=("prompt",), out=tmp_path, profile="ci"))
-    closed, few = rows
+    # sample=6: six fact questions, and the first six update questions
+    rows = run_ladder(LadderConfig(rungs=("prompt",), out=tmp_path, profile="ci", sample=6))
+    closed, few, update = rows
     assert (closed.rung, closed.variant, few.variant) == ("prompt", "closed-book", "few-shot, JSON guard")
     assert closed.n == 6 + 3
+    assert (closed.question_set, closed.metric_role, closed.headline) == ("heldout", "answers", True)
+    assert (few.question_set, few.metric_role, few.headline) == ("format", "format", True)
     # the base model has never seen Quillmoor: it cannot know these facts, and rarely abstains
     assert closed.accuracy <= 0.5 and closed.hallucination_rate >= 0.5
     assert 0 <= few.format_compliance <= 1 and few.prompt_tokens_mean > closed.prompt_tokens_mean
+    # its own update row: the changed facts asked closed-book after v2 landed (it cannot know the new values)
+    assert (update.variant, update.corpus_version) == ("closed-book (e) updated facts (v2)", "v2")
+    assert (update.question_set, update.metric_role, update.headline) == ("updates", "update", True)
+    assert update.n == 6 and update.accuracy <= 0.5 and 0 <= update.stale_rate <= 1
+    assert update.update_seconds is None  # a prompt cannot absorb an update
     assert load_scoreboard(tmp_path / "scoreboard.json") == rows
     assert (tmp_path / "ladder.png").stat().st_size > 10_000
     saved = json.loads((tmp_path / "scoreboard.json").read_text())["rows"]
     assert saved[0]["profile"] == "ci" and saved[0]["seed"] == 0
-    again = ladder.run_ladder(ladder.LadderConfig(rungs=("prompt",), out=tmp_path / "again", profile="ci"))
+    again = run_ladder(LadderConfig(rungs=("prompt",), out=tmp_path / "again", profile="ci", sample=6))
     assert measurements(again) == measurements(rows)  # deterministic: same seed, same machine, same scoreboard
 
 
 def test_the_few_shot_examples_do_not_depend_on_the_sample_size(tmp_path, monkeypatch):
-    import labkit.models
-    from labkit.scoreboard import Row
+    from labkit.ladder.prompt import few_shot_examples
 
     shown = []
 
-    def fake_prompt_rung(model, tokenizer, heldout, profile, rng, few_shot, *rest):
-        shown.append((len(heldout.facts), ladder.few_shot_examples(few_shot, rng)))
-        return [Row("prompt", "closed-book")]
+    def fake_prompt_rung(model, tokenizer, corpus, heldout, profile, rng, few_shot, *rest, **options):
+        shown.append((len(heldout.facts), few_shot_examples(corpus, few_shot, rng)))
+        return [answers("prompt", "closed-book")]
 
-    monkeypatch.setattr(labkit.models, "load_generator", lambda key: (None, None))
-    monkeypatch.setattr(ladder, "prompt_rung", fake_prompt_rung)
+    monkeypatch.setattr("labkit.ladder.run.load_generator", lambda key: (None, None))
+    monkeypatch.setattr("labkit.ladder.run.prompt_rung", fake_prompt_rung)
     for sample in (4, 10):
-        ladder.run_ladder(ladder.LadderConfig(rungs=("prompt",), out=tmp_path / str(sample), profile="ci", sample=sample))
+        run_ladder(LadderConfig(rungs=("prompt",), out=tmp_path / str(sample), profile="ci", sample=sample))
     (small, first), (large, second) = shown
     assert (small, large) == (4, 10) and first == second  # the same worked examples for either sample
 
 
 def test_the_v2_update_chunks_hold_every_changed_document_in_its_v2_text():
+    from labkit.ladder.rag import v2_update_chunks
+
     changed = {c.doc_id for c in data.load_changelog()}
-    chunks = ladder.v2_update_chunks(str.split)
+    chunks = v2_update_chunks(CORPUS, str.split)
     assert {c.doc_id for c in chunks} == changed
-    v2 = {d.doc_id: d.text for d in data.load_corpus("v2")}
-    v1 = {d.doc_id: d.text for d in data.load_corpus("v1")}
+    v2 = {d.doc_id: d.text for d in CORPUS.documents("v2")}
+    v1 = {d.doc_id: d.text for d in CORPUS.documents("v1")}
     assert all(c.text in v2[c.doc_id] for c in chunks)
     assert any(c.text not in v1[c.doc_id] for c in chunks), "at least one chunk must carry a changed value"
 
 
 def test_stale_rate_counts_the_old_value_only_when_the_new_one_is_absent():
-    records = data.load_qa("qa_updates")[:2]
+    records = CORPUS.questions("updates")[:2]
     old, new = records[0].extra["answers_v1"][0], records[0].extra["answers_v2"][0]
-    assert ladder.stale_rate([f"It is {old}.", f"It is {records[1].extra['answers_v2'][0]}."], records) == 0.5
-    assert ladder.stale_rate([f"{old}, now {new}", "no idea"], records) == 0.0
+    assert stale_rate([f"It is {old}.", f"It is {records[1].extra['answers_v2'][0]}."], records) == 0.5
+    assert stale_rate([f"{old}, now {new}", "no idea"], records) == 0.0
+
+
+def answers(rung, variant, headline=True, question_set="heldout", **measured):
+    return Row(rung, variant, question_set=question_set, metric_role="answers", headline=headline, **measured)
+
+
+def fmt(rung, variant, headline=True, **measured):
+    return Row(rung, variant, question_set="format", metric_role="format", headline=headline, **measured)
+
+
+def update(rung, variant, headline=True, **measured):
+    return Row(rung, variant, corpus_version="v2", question_set="updates", metric_role="update", headline=headline,
+               **measured)
+
+
+# each rung's non-headline rows come first: a reader that took the first row of a role would pick them
+HEADLINE_ROWS = [
+    answers("prompt", "closed-book", accuracy=0.05, hallucination_rate=0.9, latency_ms_mean=300.0),
+    fmt("prompt", "few-shot, JSON guard", format_compliance=0.3),
+    update("prompt", "closed-book (e) updated facts (v2)", accuracy=0.0, stale_rate=0.03),
+    answers("rag", "bm25 top-5", accuracy=0.4, citation_recall=0.7),
+    fmt("rag", "format from top-3 retrieved (style guide)", format_compliance=0.2),
+    update("rag", "stale-index", headline=False, accuracy=0.1, stale_rate=0.3),
+    update("rag", "updated-index", accuracy=0.3, stale_rate=0.0, update_seconds=2.0),
+    fmt("ft", "format (tuned, 1-line prompt)", headline=False, format_compliance=0.8),
+    fmt("ft", "format (tuned, 1-line prompt), JSON guard", format_compliance=0.95),
+    answers("ft", "closed-book (c) unseen facts", headline=False, question_set="unseen", accuracy=0.3),
+    update("ft", "closed-book (e) updated facts (v2)", headline=False, accuracy=0.2, stale_rate=0.5),
+    answers("ft", "facts (a) trained questions", headline=False, question_set="trained", accuracy=0.15),
+    answers("ft", "facts (c) unseen facts", question_set="unseen", accuracy=0.05, hallucination_rate=0.95),
+    update("ft", "facts (e) updated facts (v2)", accuracy=0.0, stale_rate=0.24, update_seconds=166.0),
+    answers("both", "base + bm25 top-3 (same passages as both)", headline=False, accuracy=0.2, format_compliance=0.6),
+    answers("both", "RAFT + bm25 top-3", accuracy=0.5, format_compliance=1.0, citation_recall=0.8),
+    update("both", "RAFT + bm25 top-3", accuracy=0.45, stale_rate=0.0, update_seconds=12.0),
+]
 
 
 def test_headlines_take_each_rungs_figures_from_the_rows_that_speak_for_it():
-    from labkit.ladder import headlines
-    from labkit.scoreboard import Row
-
-    rows = [
-        Row("prompt", "closed-book", accuracy=0.05, hallucination_rate=0.9, latency_ms_mean=300.0),
-        Row("prompt", "few-shot, JSON guard", format_compliance=0.3),
-        Row("prompt", "closed-book (e) updated facts (v2)", corpus_version="v2", accuracy=0.0, stale_rate=0.03),
-        Row("rag", "bm25 top-5", accuracy=0.4, citation_recall=0.7),
-        Row("rag", "format from top-3 retrieved (style guide)", format_compliance=0.2),
-        Row("rag", "stale-index", corpus_version="v2", accuracy=0.1, stale_rate=0.3),
-        Row("rag", "updated-index", corpus_version="v2", accuracy=0.3, stale_rate=0.0, update_seconds=2.0),
-        Row("ft", "format (tuned, 1-line prompt)", format_compliance=0.8),
-        Row("ft", "format (tuned, 1-line prompt), JSON guard", format_compliance=0.95),
-        Row("ft", "facts (a) trained questions", accuracy=0.15),
-        Row("ft", "facts (c) unseen facts", accuracy=0.05, hallucination_rate=0.95),
-        Row("ft", "facts (e) updated facts (v2)", corpus_version="v2", accuracy=0.0, stale_rate=0.24, update_seconds=166.0),
-        Row("both", "RAFT + bm25 top-3", accuracy=0.5, format_compliance=1.0, citation_recall=0.8),
-        Row("both", "RAFT + bm25 top-3", corpus_version="v2", accuracy=0.45, stale_rate=0.0, update_seconds=12.0),
-    ]
+    rows = HEADLINE_ROWS
     summary = headlines(rows)
     assert list(summary) == ["prompt", "rag", "ft", "both"]
     assert summary["prompt"]["format_compliance"] == 0.3 and summary["prompt"]["update_seconds"] is None
+    assert summary["prompt"]["accuracy"] == 0.05 and summary["prompt"]["latency_ms"] == 300.0
     assert summary["rag"]["accuracy"] == 0.4 and summary["rag"]["citation_recall"] == 0.7  # not the format row
     assert summary["rag"]["stale_rate"] == 0.0  # the updated index, not the stale one
     assert summary["rag"]["format_compliance"] == 0.2
-    both_alone = [r for r in rows if r.rung != "rag"] + [Row("rag", "base + bm25 top-3 (same passages as both)", accuracy=0.2)]
-    assert headlines(both_alone)["rag"]["accuracy"] == 0.2  # the both rung run alone compares the base model itself
-    assert summary["ft"]["accuracy"] == 0.05 and summary["ft"]["update_seconds"] == 166.0
-    assert summary["ft"]["format_compliance"] == 0.95  # the guarded row speaks for the format where it exists
-    assert summary["both"]["fresh_accuracy"] == 0.45 and summary["both"]["format_compliance"] == 1.0
+    assert summary["ft"]["accuracy"] == 0.05 and summary["ft"]["update_seconds"] == 166.0  # not the base model's
+    assert summary["ft"]["fresh_accuracy"] == 0.0 and summary["ft"]["stale_rate"] == 0.24
+    assert summary["ft"]["format_compliance"] == 0.95  # the guarded row speaks for the format where it is the headline
+    # no format row: RAFT's compliance comes from its answers row (its answers are JSON replies), not the base row's
+    assert summary["both"]["format_compliance"] == 1.0 and summary["both"]["accuracy"] == 0.5
+    assert summary["both"]["fresh_accuracy"] == 0.45 and summary["both"]["update_seconds"] == 12.0
     assert list(headlines(rows[:3])) == ["prompt"]
 
 
+def test_a_row_that_is_not_a_headline_never_speaks():
+    rows = HEADLINE_ROWS
+    # the both rung run alone: its base-model comparison row is no headline, so the rag rung does not appear
+    both_alone = [r for r in rows if r.rung == "both"]
+    assert list(headlines(both_alone)) == ["both"] and headlines(both_alone)["both"]["accuracy"] == 0.5
+    assert headlines([r for r in rows if not r.headline]) == {}  # a rung with no headline row is left out
+    # where the unguarded format row is the headline (no JSON guard), it is the one that speaks
+    unguarded = [replace(r, headline=not r.headline) if r.rung == "ft" and r.metric_role == "format" else r
+                 for r in rows]
+    assert headlines(unguarded)["ft"]["format_compliance"] == 0.8
+
+
+def test_renaming_a_variant_does_not_change_the_headlines():
+    summary = headlines(HEADLINE_ROWS)
+    renamed = [replace(r, variant=f"variant {i}") for i, r in enumerate(HEADLINE_ROWS)]
+    assert headlines(renamed) == summary
+    # even names that used to mean something else: the stale index called "updated-index", and so on
+    swapped = [replace(r, variant=v) for r, v in zip(HEADLINE_ROWS, reversed([r.variant for r in HEADLINE_ROWS]))]
+    assert headlines(swapped) == summary
+
+
 def test_the_course_index_embeds_the_corpus_once_then_reads_the_cache(tmp_path, monkeypatch):
+    from labkit.ladder.rag import build_index
+
     monkeypatch.setenv("LABKIT_CACHE", str(tmp_path))
-    first = ladder.build_course_index("v1")
+    first = build_index(CORPUS, "v1")
     assert first.embedder.last_stats.encoded > 500 and first.embedder.last_stats.from_cache == 0
-    again = ladder.build_course_index("v1")
+    again = build_index(CORPUS, "v1")
     assert again.embedder.last_stats.encoded == 0, "the second build must read every vector from the cache"
     question = "What is the warranty period for Baskel hygrometers?"
     assert ([h.chunk.chunk_id for h in first.search(question, k=5, role="agent")]

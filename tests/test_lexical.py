@@ -1,4 +1,4 @@
-"""labkit.lexical: BM25 with the same role rules as the vector index, fusion, and reranking."""
+"""labkit.retrieval.lexical: BM25 with the same role rules as the vector index, fusion, and coverage."""
 
 from types import SimpleNamespace
 
@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labkit.chunk import Chunk, chunk_whole
-from labkit.embed import HashingEmbedder
+from labkit.retrieval.chunk import Chunk, chunk_whole
+from labkit.retrieval.embed import HashingEmbedder
 from labkit.errors import LabkitError
-from labkit.index import Hit, VectorIndex
-from labkit.lexical import (BM25Config, BM25Index, HybridConfig, HybridRetriever, Reranker, Terms,
+from labkit.retrieval.index import Hit, VectorIndex
+from labkit.retrieval.lexical import (BM25Config, BM25Index, HybridConfig, HybridRetriever, Terms,
                             reciprocal_rank_fusion)
 
 POLICY = {"customer": {"public"}, "agent": {"public", "staff"}, "admin": {"public", "staff", "security"},
@@ -122,34 +122,6 @@ def test_hybrid_finds_what_either_method_alone_finds():
     hybrid = HybridRetriever(VectorIndex.build(chunks_of(docs), embedder), BM25Index.build(chunks_of(docs)))
     found = {h.chunk.doc_id for h in hybrid.search("E4417 device", k=2)}
     assert found == {"code", "para"}
-
-
-class FakeCrossEncoder:
-    def predict(self, pairs, batch_size=32):
-        return [float(len(text)) for _, text in pairs]  # longer text = more relevant
-
-
-def test_reranker_reorders_with_a_model():
-    hits = [Hit(Chunk("a#0", "a", 1, "public", 0, (), "short"), 0.9),
-            Hit(Chunk("b#0", "b", 1, "public", 0, (), "much longer text"), 0.5)]
-    reranked = Reranker(model=FakeCrossEncoder()).rerank("q", hits)
-    assert [h.chunk.doc_id for h in reranked] == ["b", "a"] and reranked[0].method == "rerank"
-    assert len(Reranker(model=FakeCrossEncoder()).rerank("q", hits, top_n=1)) == 1
-
-
-def test_reranker_unavailable_offline_keeps_the_order_and_says_so_once(monkeypatch):
-    import huggingface_hub.constants
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    said = []
-    monkeypatch.setattr("labkit.lexical.say_once", said.append)
-    hits = [Hit(chunk(n), s) for n, s in [("a", 0.9), ("b", 0.5), ("c", 0.1)]]
-    reranker = Reranker()
-    assert reranker.rerank("q", hits) == hits
-    assert reranker.rerank("q", hits) == hits
-    assert reranker.available is False
-    assert len(said) == 1 and "minilm-cross" in said[0] and "keeping the order" in said[0]
 
 
 def test_coverage_is_low_when_the_passages_miss_the_rare_words_of_a_question():

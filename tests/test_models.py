@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from labkit import models
+from labkit import models, runtime
 from labkit.errors import LabkitError
 
 SMOL = models.MODELS["smollm2-135m"]
@@ -34,7 +34,7 @@ class FakeTokenizer:
 
 
 def test_cache_dir_moves_with_the_environment(cache):
-    assert models.cache_dir() == cache
+    assert runtime.cache_dir() == cache
     assert models.converted_folder(SMOL).parent == cache / "models"
 
 
@@ -123,5 +123,7 @@ def test_embedder_puts_paraphrases_closer_than_unrelated_text():
 
 
 def test_model_check_for_the_doctor():
-    check = models.check_model("minilm-l6")
+    from labkit.doctor import check_model
+
+    check = check_model("minilm-l6")
     assert check.ok and "384-dim" in check.detail

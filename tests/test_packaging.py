@@ -60,3 +60,39 @@ def test_nothing_heavy_is_tracked():
     assert not [f for f in files if f.endswith((".gguf", ".safetensors", ".bin", ".pt", ".faiss"))]
     big = [f for f in files if (ROOT / f).is_file() and (ROOT / f).stat().st_size > 3_000_000]
     assert not big, f"files over 3 MB are tracked: {big}"
+
+
+NOTEBOOK_PACKAGES = ("ipykernel", "nbclient", "nbformat")
+
+
+def _names(requirements):
+    return {re.split(r"[<>=!~ \[;]", req)[0].lower().replace("_", "-") for req in requirements}
+
+
+def test_the_notebook_machinery_is_a_test_extra_not_a_core_dependency():
+    project = _pyproject()["project"]
+    core, test = _names(project["dependencies"]), _names(project["optional-dependencies"]["test"])
+    for name in NOTEBOOK_PACKAGES:
+        assert name not in core, f"{name} is needed only to test or run notebooks: keep it in the test extra"
+        assert name in test, f"{name} is missing from the test extra"
+
+
+def test_the_course_data_ships_in_the_package():
+    """Every file MANIFEST.json lists, and the manifest itself, matches a [tool.setuptools.package-data] pattern,
+    so a wheel or a git+ install carries the data the loaders verify."""
+    import json
+
+    from labkit.course.data import DEFAULT_DATA_DIR
+
+    folder = ROOT / "labkit" / "course" / "quillmoor"
+    assert DEFAULT_DATA_DIR.resolve() == folder.resolve(), "the loaders read the data shipped with the package"
+    package_data = _pyproject()["tool"]["setuptools"]["package-data"]
+    patterns = package_data.get("labkit.course", [])
+    assert patterns, "labkit.course declares no package data"
+    package_dir = ROOT / "labkit" / "course"
+    shipped = {p.resolve() for pattern in patterns for p in package_dir.glob(pattern) if p.is_file()}
+    listed = json.loads((folder / "MANIFEST.json").read_text())["files"]
+    assert len(listed) > 40 and any(name.startswith("pages/") for name in listed)
+    missing = [name for name in [*listed, "MANIFEST.json"] if (folder / name).resolve() not in shipped]
+    assert not missing, f"not declared as package data, so not in a wheel: {missing}"
+    assert all((folder / name).is_file() for name in listed)

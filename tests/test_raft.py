@@ -7,17 +7,23 @@ import json
 import os
 import random
 import re
+from dataclasses import replace
 from types import SimpleNamespace
 
 import jsonschema
 import pytest
 
-from labkit import data, evals, prompts, raft
-from labkit.chunk import Chunk, ChunkConfig, chunk_documents
+from labkit import evals, prompts
+from labkit.course.corpus import course_corpus
+from labkit.course.data import QARecord
+from labkit.retrieval.chunk import Chunk, ChunkConfig, chunk_documents
 from labkit.errors import LabkitError
 from labkit.evals import answer_matches
-from labkit.index import Hit
-from labkit.raft import RaftConfig
+from labkit.retrieval.index import Hit
+from labkit.tuning import raft
+from labkit.tuning.raft import RaftConfig
+
+CORPUS = course_corpus()
 
 
 def chunk(doc_id, position=0, text=None, access="public", headings=()):
@@ -39,7 +45,7 @@ class FixedRetriever:
 
 def record(rid="q-1", question="How much is the restocking fee on opened items?", answers=("15%", "15 percent"),
            gold=("wiki-returns",)):
-    return data.QARecord(rid, question, tuple(answers), "value", tuple(gold), "v1", "facts",
+    return QARecord(rid, question, tuple(answers), "value", tuple(gold), "v1", "facts",
                          {"fact_id": rid, "split": "train"})
 
 
@@ -166,7 +172,7 @@ def test_oracle_is_none_when_no_gold_chunk_holds_the_answer():
 
 
 def test_oracle_on_the_real_corpus_picks_the_table_row_not_the_page_footer(course_chunks):
-    (r,) = [q for q in data.load_qa("qa_facts") if q.id == "fact-0317-p0"]
+    (r,) = [q for q in CORPUS.questions("facts") if q.id == "fact-0317-p0"]
     assert r.canonical == "2023-11-15" and "closed" in r.question
     by_doc = {}
     for c in course_chunks:
@@ -341,12 +347,12 @@ def test_records_without_an_answer_chunk_are_dropped():
 
 @pytest.fixture(scope="module")
 def course_chunks():
-    return chunk_documents(data.load_corpus("v1"), ChunkConfig("markdown", 200), str.split, progress=False)
+    return chunk_documents(CORPUS.documents("v1"), ChunkConfig("markdown", 200), str.split, progress=False)
 
 
 @pytest.fixture(scope="module")
 def course_set(course_chunks):
-    records = raft.training_records(random.Random(0), 200)
+    records = raft.training_records(CORPUS, random.Random(0), 200)
     ranking = random.Random(5).sample(course_chunks, 60)  # a fixed, query-blind ranking
     return records, raft.build_set(records, course_chunks, FixedRetriever(ranking), RaftConfig(), random.Random(0))
 
@@ -411,54 +417,53 @@ def test_cited_passage_reads_json_and_bracket_citations():
 
 
 def test_training_records_are_train_split_one_per_fact_and_readable():
-    records = raft.training_records(random.Random(0), 50)
+    records = raft.training_records(CORPUS, random.Random(0), 50)
     assert len(records) == 50
     assert {r.extra["split"] for r in records} == {"train"}
     assert len({r.extra["fact_id"] for r in records}) == 50
-    access = {d.doc_id: d.access for d in data.load_corpus("v1")}
-    updates = data.load_qa("qa_updates")
+    access = {d.doc_id: d.access for d in CORPUS.documents("v1")}
+    updates = CORPUS.questions("updates")
     for r in records:
-        assert all(access[d] in data.ROLE_LABELS["agent"] for d in r.gold_doc_ids), r.id
+        assert all(access[d] in CORPUS.roles["agent"] for d in r.gold_doc_ids), r.id
         assert not raft.changes_later(r, updates)
-    customer = raft.training_records(random.Random(0), 20, role="customer")
+    customer = raft.training_records(CORPUS, random.Random(0), 20, role="customer")
     assert all(access[d] == "public" for r in customer for d in r.gold_doc_ids)
 
 
 def test_training_records_are_seeded():
-    ids = lambda seed: [r.id for r in raft.training_records(random.Random(seed), 30)]
+    ids = lambda seed: [r.id for r in raft.training_records(CORPUS, random.Random(seed), 30)]
     assert ids(0) == ids(0) and ids(0) != ids(1)
 
 
 def qualifying_facts():
     """How many facts training_records may draw from, read back from its own error."""
     with pytest.raises(LabkitError) as caught:
-        raft.training_records(random.Random(0), 10_000)
+        raft.training_records(CORPUS, random.Random(0), 10_000)
     return int(re.search(r"only (\d+) facts qualify", caught.value.problem).group(1))
 
 
 def test_asking_for_more_training_records_than_exist_is_a_labkit_error():
     total = qualifying_facts()
-    train_facts = {r.extra["fact_id"] for r in data.load_qa("qa_facts") if r.extra["split"] == "train"}
+    train_facts = {r.extra["fact_id"] for r in CORPUS.questions("facts") if r.extra["split"] == "train"}
     assert 50 < total <= len(train_facts)
-    assert len(raft.training_records(random.Random(0), total)) == total  # all of them is fine
+    assert len(raft.training_records(CORPUS, random.Random(0), total)) == total  # all of them is fine
     with pytest.raises(LabkitError, match=f"only {total} facts qualify") as caught:
-        raft.training_records(random.Random(0), total + 1)
+        raft.training_records(CORPUS, random.Random(0), total + 1)
     assert str(total) in caught.value.fix
 
 
-def test_a_fact_the_change_log_changes_is_never_trained(monkeypatch):
+def test_a_fact_the_change_log_changes_is_never_trained():
     total = qualifying_facts()
-    victim = raft.training_records(random.Random(0), total)[0]
-    update = data.QARecord("upd-X", victim.question, ("new value",), "value", victim.gold_doc_ids, "v2", "updates",
+    victim = raft.training_records(CORPUS, random.Random(0), total)[0]
+    update = QARecord("upd-X", victim.question, ("new value",), "value", victim.gold_doc_ids, "v2", "updates",
                            {"answers_v1": list(victim.answers), "answers_v2": ["new value"], "field": "x"})
     assert raft.changes_later(victim, [update])
-    original = data.load_qa
-    monkeypatch.setattr(raft.data, "load_qa",
-                        lambda name: list(original(name)) + ([update] if name == "qa_updates" else []))
-    kept = raft.training_records(random.Random(0), total - 1)
+    changed = replace(CORPUS, question_sets={**CORPUS.question_sets,
+                                             "updates": (*CORPUS.question_sets["updates"], update)})
+    kept = raft.training_records(changed, random.Random(0), total - 1)
     assert victim.extra["fact_id"] not in {r.extra["fact_id"] for r in kept}
     with pytest.raises(LabkitError):
-        raft.training_records(random.Random(0), total)
+        raft.training_records(changed, random.Random(0), total)
 
 
 def test_changes_later_needs_the_same_document_and_the_old_value():

@@ -4,12 +4,12 @@ from types import SimpleNamespace as Doc
 
 import pytest
 
-from labkit.chunk import chunk_whole
-from labkit.embed import Embedder, EmbedConfig
+from labkit.retrieval.chunk import chunk_whole
+from labkit.retrieval.embed import Embedder, EmbedConfig
 from labkit.evals import is_abstention
-from labkit.index import VectorIndex
+from labkit.retrieval.index import VectorIndex
 from labkit.models import load_generator
-from labkit.rag import RagConfig, answer_questions, cited_doc_ids
+from labkit.retrieval.answer import RagConfig, answer_questions, cited_doc_ids
 
 POLICY = {"customer": ["public"], "agent": ["public", "staff"]}
 DOCS = [
@@ -84,25 +84,26 @@ def test_citations_by_number_or_id():
 def test_no_denied_role_ever_retrieves_a_restricted_source():
     """qa_restricted, whole set: for every role that may not read the gold document, the gold
     document never reaches the passages (so no answer can leak it), whatever k is."""
-    from labkit import data
-    from labkit.ladder import build_course_index
+    from labkit.course.corpus import course_corpus
+    from labkit.ladder.rag import build_index
 
-    index = build_course_index("v1")
+    corpus = course_corpus()
+    index = build_index(corpus, "v1")
     checked = 0
-    for record in data.load_qa("qa_restricted"):
+    for record in corpus.questions("restricted"):
         for role in record.extra["denied_roles"]:
             hits = index.search(record.question, k=50, role=role)
             assert not set(record.gold_doc_ids) & {h.chunk.doc_id for h in hits}, (record.id, role)
             checked += 1
         gold_labels = {c.access for c in index.chunks.values() if c.doc_id in record.gold_doc_ids}
-        assert gold_labels and all(gold_labels <= set(data.ROLE_LABELS[r]) for r in record.extra["allowed_roles"])
+        assert gold_labels and all(gold_labels <= set(corpus.roles[r]) for r in record.extra["allowed_roles"])
     assert checked >= 48
 
 
 def test_the_coverage_gate_abstains_on_what_the_corpus_never_mentions_without_calling_the_model(generator):
     from labkit.errors import LabkitError
-    from labkit.lexical import BM25Index
-    from labkit.rag import coverage_threshold
+    from labkit.retrieval.lexical import BM25Index
+    from labkit.retrieval.answer import coverage_threshold
 
     model, tokenizer = generator
     bm25 = BM25Index.build([c for d in DOCS for c in chunk_whole(d)], access_policy=POLICY)
@@ -128,7 +129,7 @@ def test_the_coverage_gate_abstains_on_what_the_corpus_never_mentions_without_ca
 
 
 def index_without_coverage():
-    from labkit.index import Hit
+    from labkit.retrieval.index import Hit
 
     class Dense:
         def search(self, query, k=3, role=None):

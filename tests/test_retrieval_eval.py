@@ -1,4 +1,4 @@
-"""labkit.retrieval_eval: recall by chunk size, exact vs approximate search, 2-D maps; the lab 02-03 checkers."""
+"""labkit.retrieval.sweep: recall by chunk size, exact vs approximate search, 2-D maps; the lab 02-03 checkers."""
 
 import random
 from types import SimpleNamespace
@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from labkit import checks
-from labkit.chunk import Chunk, chunk_whole
-from labkit.embed import HashingEmbedder
+from labkit.retrieval.chunk import Chunk, chunk_whole
+from labkit.retrieval.embed import HashingEmbedder
 from labkit.errors import LabkitError
-from labkit.index import VectorIndex
-from labkit.retrieval_eval import (SweepConfig, TradeoffConfig, chunk_size_sweep, clustered_vectors, doc_ids,
+from labkit.retrieval.index import VectorIndex
+from labkit.retrieval.sweep import (SweepConfig, TradeoffConfig, chunk_size_sweep, clustered_vectors, doc_ids,
                                    pca_2d, rank_documents, same_label_neighbours, sample_questions,
                                    score_rankings, search_tradeoff)
 

@@ -1,4 +1,4 @@
-"""labkit.retrieval_metrics against values computed by hand (pytrec_eval / BEIR conventions)."""
+"""labkit.retrieval.metrics against values computed by hand (pytrec_eval / BEIR conventions)."""
 
 import math
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from labkit.retrieval_metrics import dcg, evaluate_run, mrr, ndcg_at_k, recall_at_k
+from labkit.retrieval.metrics import dcg, evaluate_run, mrr, ndcg_at_k, recall_at_k
 
 
 def test_recall_counts_relevant_found_in_the_top_k():

@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from labkit import runtime
+from labkit import doctor, runtime
 from labkit.errors import LabkitError
 
 
@@ -15,8 +15,20 @@ def test_profiles_name_models_that_exist_and_budgets_that_grow():
         assert MODELS[profile.embedder].kind == "embedder"
     ci, cpu, gpu = (runtime.PROFILES[n] for n in ("ci", "cpu", "gpu"))
     assert ci.eval_examples <= cpu.eval_examples <= gpu.eval_examples
-    assert gpu.train_dtype == "float16", "a T4 has no bf16"
     assert ci.memory_gb <= 4
+
+
+def test_the_gpu_profile_fits_a_t4_which_has_no_bf16(monkeypatch):
+    import torch
+
+    from labkit.models import MODELS
+
+    gpu = runtime.PROFILES["gpu"]
+    assert "T4" in gpu.description and "fp16" in gpu.description
+    assert not MODELS[gpu.generator].embedded, "the gpu profile reads a larger generator from the hub"
+    monkeypatch.setattr(runtime, "bf16_supported", lambda device: False)  # a T4
+    assert runtime.inference_dtype("cuda") == torch.float16, "a T4 has no bf16"
+    assert runtime.inference_dtype("cpu") == torch.float32
 
 
 def test_embedded_profiles_use_only_embedded_models():
@@ -62,8 +74,8 @@ def test_device_is_said_once(capsys):
 
 
 def test_doctor_reports_each_problem_with_a_fix(monkeypatch):
-    monkeypatch.setattr(runtime, "PACKAGES", runtime.PACKAGES + ["surely-not-installed-pkg"])
-    report = runtime.doctor(load_models=False)
+    monkeypatch.setattr(doctor, "PACKAGES", doctor.PACKAGES + ["surely-not-installed-pkg"])
+    report = doctor.doctor(load_models=False)
     assert not report.all_clear
     (problem,) = report.problems
     assert problem.name == "surely-not-installed-pkg" and problem.fix
@@ -71,7 +83,7 @@ def test_doctor_reports_each_problem_with_a_fix(monkeypatch):
 
 
 def test_doctor_all_clear_on_this_machine():
-    report = runtime.doctor(load_models=False)
+    report = doctor.doctor(load_models=False)
     names = {c.name for c in report.checks}
     assert {"python", "torch", "device", "bf16", "memory", "colab", "bitsandbytes 4-bit"} <= names
     assert report.all_clear, str(report)
@@ -82,6 +94,6 @@ def test_4bit_failure_is_reported_with_the_fallback(monkeypatch):
     def broken(module):
         raise ImportError("no bitsandbytes here")
 
-    monkeypatch.setattr(runtime, "quiet_import", broken)
-    check = runtime._check_4bit("cpu", bf16=False)
+    monkeypatch.setattr(doctor, "quiet_import", broken)
+    check = doctor._check_4bit("cpu", bf16=False)
     assert not check.ok and "plain LoRA" in check.fix

@@ -3,9 +3,10 @@ import json
 import pytest
 
 from labkit.errors import LabkitError
-from labkit.scoreboard import FIELDS, Row, append_rows, format_table, load_scoreboard, plot_scoreboard
+from labkit.scoreboard import FIELDS, METRIC_ROLES, Row, append_rows, format_table, load_scoreboard, plot_scoreboard
 
-REQUIRED = ("rung variant model corpus_version profile seed n accuracy hallucination_rate abstention_rate "
+REQUIRED = ("rung variant model corpus_version question_set metric_role headline profile seed n accuracy "
+            "hallucination_rate abstention_rate "
             "fabricated_id_rate citation_precision citation_recall format_compliance stale_rate restricted_leaks "
             "prompt_tokens_mean completion_tokens_mean latency_ms_mean train_seconds update_seconds wall_seconds").split()
 
@@ -29,6 +30,21 @@ def test_a_foreign_file_is_refused_not_misread(tmp_path):
     path.write_text(json.dumps({"schema": 99, "rows": []}))
     with pytest.raises(LabkitError, match="not a labkit scoreboard"):
         load_scoreboard(path)
+    # a file from before rows said what they are (schema 1) would read as rows that never speak
+    path.write_text(json.dumps({"schema": 1, "rows": [{"rung": "rag", "variant": "bm25 top-5", "accuracy": 0.4}]}))
+    with pytest.raises(LabkitError, match="expected 2"):
+        load_scoreboard(path)
+
+
+def test_a_row_says_what_it_is_and_keeps_it_through_the_file(tmp_path):
+    path = tmp_path / "scoreboard.json"
+    row = Row("rag", "updated-index", corpus_version="v2", question_set="updates", metric_role="update",
+              headline=True, accuracy=0.3)
+    (back,) = append_rows(path, [row])
+    assert (back.question_set, back.metric_role, back.headline) == ("updates", "update", True)
+    assert load_scoreboard(path) == [row]
+    assert Row("rag", "stale-index").headline is False  # a row speaks for its rung only when marked
+    assert set(METRIC_ROLES) == {"answers", "format", "update"}
 
 
 def test_table_and_plot(tmp_path):

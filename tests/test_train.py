@@ -19,9 +19,10 @@ import torch
 from labkit.errors import LabkitError
 from labkit.generate import render
 from labkit.runtime import inference_dtype
-from labkit.train import (ADAPTER_FILES, Example, TrainConfig, adapter_bytes, add_adapters, collate,
-                          completion_loss, describe, encode_example, estimate_memory, length_grouped_batches,
-                          load_adapter, load_base, load_trainable, merged_copy, plan_fit, save_adapter, summary_json, train)
+from labkit.tuning.plan import estimate_memory, plan_fit
+from labkit.tuning.train import (ADAPTER_FILES, Example, TrainConfig, adapter_bytes, add_adapters, collate,
+                                 completion_loss, describe, encode_example, length_grouped_batches, load_adapter,
+                                 load_base, load_trainable, merged_copy, save_adapter, summary_json, train)
 
 ROOT = Path(__file__).resolve().parents[1]
 QWEN_1_5B = NS(hidden_size=1536, num_hidden_layers=28, intermediate_size=8960, vocab_size=151936,
@@ -427,7 +428,7 @@ def test_estimate_grows_with_batch_and_length_and_shrinks_with_checkpointing_and
 
 
 def test_lora_parameters_match_peft(model):
-    from labkit.train import lora_parameters
+    from labkit.tuning.plan import lora_parameters
 
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert lora_parameters(model.config, r=4) == trainable
@@ -545,7 +546,7 @@ def test_on_a_cpu_smaller_micro_batches_come_before_checkpointing():
 
 
 def test_fit_trains_once_then_loads_the_identical_run_from_the_cache(tiny_source, tokenizer, tmp_path, monkeypatch):
-    import labkit.train as train_module
+    import labkit.tuning.fit as fit_module
 
     loads = []
 
@@ -553,40 +554,40 @@ def test_fit_trains_once_then_loads_the_identical_run_from_the_cache(tiny_source
         loads.append(key)
         return tiny_model(tiny_source), tokenizer
 
-    monkeypatch.setattr(train_module, "load_trainable", fake_load_trainable)
+    monkeypatch.setattr(fit_module, "load_trainable", fake_load_trainable)
     examples = toy_examples(8)
-    first = train_module.fit("tiny", examples, FAST, cache=tmp_path)
+    first = fit_module.fit("tiny", examples, FAST, cache=tmp_path)
     assert not first.from_cache and loads == ["tiny"] and first.result.losses[-1] < first.result.losses[0]
-    again = train_module.fit("tiny", examples, FAST, cache=tmp_path)
+    again = fit_module.fit("tiny", examples, FAST, cache=tmp_path)
     assert again.from_cache and loads == ["tiny"], "an identical run must not train again"
     assert again.result.losses == pytest.approx(first.result.losses, abs=1e-4) and again.adapter_mb == first.adapter_mb
     ids = torch.tensor([[1, 2, 3, 4]])
     assert torch.allclose(logits(first.model, ids, torch.ones_like(ids)), logits(again.model, ids, torch.ones_like(ids)),
                           atol=1e-5), "the cached adapter must give the same model"
-    other = train_module.fit("tiny", examples[:-1], FAST, cache=tmp_path)  # another example set: another key
+    other = fit_module.fit("tiny", examples[:-1], FAST, cache=tmp_path)  # another example set: another key
     assert not other.from_cache and len(loads) == 2
-    damaged = tmp_path / train_module.cache_key("tiny", examples, FAST) / "adapter_model.safetensors"
+    damaged = tmp_path / fit_module.cache_key("tiny", examples, FAST) / "adapter_model.safetensors"
     damaged.write_bytes(b"not an adapter")
-    retrained = train_module.fit("tiny", examples, FAST, cache=tmp_path)
+    retrained = fit_module.fit("tiny", examples, FAST, cache=tmp_path)
     assert not retrained.from_cache and len(loads) == 3, "a damaged cache entry is retrained, not trusted"
-    assert train_module.fit("tiny", examples, FAST, cache=tmp_path).from_cache, "and the entry is whole again"
+    assert fit_module.fit("tiny", examples, FAST, cache=tmp_path).from_cache, "and the entry is whole again"
 
 
 def test_fit_isolated_trains_in_a_child_process_and_this_one_loads_the_adapter(tmp_path, monkeypatch):
-    import labkit.train as train_module
+    import labkit.tuning.fit as fit_module
 
     def no_training_here(*args, **kwargs):
         raise AssertionError("fit(isolate=True) must not train in the calling process")
 
-    monkeypatch.setattr(train_module, "load_trainable", no_training_here)  # the child imports its own, untouched
+    monkeypatch.setattr(fit_module, "load_trainable", no_training_here)  # the child imports its own, untouched
     examples = toy_examples(4)
     config = replace(FAST, max_steps=2, quantize="none", max_seq_len=48, batch_size=2)
-    fitted = train_module.fit("smollm2-135m", examples, config, cache=tmp_path, isolate=True)
+    fitted = fit_module.fit("smollm2-135m", examples, config, cache=tmp_path, isolate=True)
     assert not fitted.from_cache and fitted.result.steps == 2 and fitted.adapter_mb > 0
     assert not fitted.model.training and not hasattr(fitted.model, "peft_config"), "merged, ready to generate"
-    assert (tmp_path / train_module.cache_key("smollm2-135m", examples, config) / "labkit-train.json").exists()
-    assert train_module.fit("smollm2-135m", examples, config, cache=tmp_path, isolate=True).from_cache
+    assert (tmp_path / fit_module.cache_key("smollm2-135m", examples, config) / "labkit-train.json").exists()
+    assert fit_module.fit("smollm2-135m", examples, config, cache=tmp_path, isolate=True).from_cache
     with pytest.raises(LabkitError, match="unknown quantize"):  # an error in the child is raised here
-        train_module.fit("smollm2-135m", examples, replace(config, quantize="int3"), cache=tmp_path, isolate=True)
+        fit_module.fit("smollm2-135m", examples, replace(config, quantize="int3"), cache=tmp_path, isolate=True)
     with pytest.raises(LabkitError, match="child process"):
-        train_module.fit("smollm2-135m", examples, config, cache=False, isolate=True)
+        fit_module.fit("smollm2-135m", examples, config, cache=False, isolate=True)

@@ -8,14 +8,17 @@
    (a) the trained questions, (b) their paraphrases, (c) facts never trained, (d) unanswerable
    questions, (e) the updated facts after v2 landed, (f) held-out general questions it knew.
 
->>> rng = random.Random(0)
->>> sets = fact_sets(get_profile("ci"), FactsConfig(), rng)
+The base model's closed-book scores on the same six sets are this rung's baseline rows (not headlines);
+its headlines are the format fine-tune's compliance, (c) for answers and (e) for the update.
+
+>>> from labkit.course.corpus import course_corpus
+>>> sets = fact_sets(course_corpus(), FactsConfig(), random.Random(0))
 >>> len(sets.examples), len(sets.unseen), len(sets.updates)      # 36 facts x 2 phrasings + 38 updates + 12 known
 (122, 20, 38)
 >>> trained = {e.messages[-1]["content"] for e in sets.examples}
 >>> any(r.question in trained for r in sets.paraphrased + sets.unseen)   # scored sets are never trained
 False
->>> format_example(data.load_format_tasks()[0]).completion.startswith('{"category"')
+>>> format_example(course_corpus().tasks()[0]).completion.startswith('{"category"')
 True
 """
 
@@ -25,11 +28,14 @@ import json
 import random
 from dataclasses import dataclass, field, replace
 
-from labkit import data, evals, prompts
-from labkit.ladder import closed_book, format_replies, guarded, stale_rate
-from labkit.runtime import Profile, get_profile, release_memory
-from labkit.scoreboard import Row
-from labkit.train import Example, TrainConfig
+from labkit import evals, prompts
+from labkit.course import sample
+from labkit.course.corpus import Corpus
+from labkit.ladder.prompt import closed_book, format_replies
+from labkit.runtime import Profile, release_memory
+from labkit.scoreboard import Row, guarded, usage
+from labkit.tuning.fit import fit
+from labkit.tuning.train import Example, TrainConfig
 
 FORMAT_TRAINING = TrainConfig(epochs=1.5, learning_rate=1e-3, max_seq_len=384)
 REPLY_TOKENS = 200  # generation budget for a JSON reply: the longest training reply is 158 tokens
@@ -51,29 +57,27 @@ def format_example(task) -> Example:
     return Example(tuned_format_messages(task), json.dumps(task.target))
 
 
-def style_adherence(replies: list[str], schema: dict) -> float | None:
-    """Share of replies that validate against ``schema`` AND keep the house voice (sign-off, no forbidden phrase)."""
-    return evals.rate(evals.format_compliant(r, schema)
-                      and not evals.style_violations(evals.extract_json(r), data.FORBIDDEN_PHRASES, data.SIGN_OFF)
+def style_adherence(replies: list[str], corpus: Corpus) -> float | None:
+    """Share of replies that validate against the corpus's reply schema AND keep its house voice (the
+    sign-off, no forbidden phrase)."""
+    return evals.rate(evals.format_compliant(r, corpus.reply_schema)
+                      and not evals.style_violations(evals.extract_json(r), corpus.forbidden_phrases, corpus.sign_off)
                       for r in replies)
 
 
-def format_row(model, tokenizer, tasks: list, profile: Profile, variant: str, *, tuned: bool,
-               examples: list[tuple[str, str]] = (), base: dict | None = None,
-               json_only: bool = False) -> tuple[Row, list]:
+def format_row(model, tokenizer, corpus: Corpus, tasks: list, profile: Profile, variant: str, *, tuned: bool,
+               examples: list[tuple[str, str]] = (), base: dict | None = None, json_only: bool = False,
+               headline: bool = False) -> tuple[Row, list]:
     """Ask for each task's JSON reply (the tuned one-line prompt, or the full instruction with ``examples``)
     and score compliance and style, with room for the longest reply (``REPLY_TOKENS``); ``json_only``
     decodes under the JSON guard (:mod:`labkit.constrain`). Returns the row and the replies."""
     system = prompts.TUNED_FORMAT_SYSTEM if tuned else prompts.FORMAT_SYSTEM
     budget = replace(profile, max_format_tokens=max(profile.max_format_tokens, REPLY_TOKENS))
-    replies, compliance = format_replies(model, tokenizer, tasks, list(examples), budget, system=system,
+    replies, compliance = format_replies(model, tokenizer, corpus, tasks, list(examples), budget, system=system,
                                          json_only=json_only)
-    texts = [a.text for a in replies]
-    row = Row(variant=variant, **(base or {}), n=len(replies), format_compliance=compliance,
-              style_adherence=style_adherence(texts, data.load_reply_schema()),
-              prompt_tokens_mean=evals.mean_or_none(a.prompt_tokens for a in replies),
-              completion_tokens_mean=evals.mean_or_none(a.completion_tokens for a in replies),
-              latency_ms_mean=evals.mean_or_none(a.latency_ms for a in replies))
+    row = Row(variant=variant, **(base or {}), question_set="format", metric_role="format", headline=headline,
+              n=len(replies), format_compliance=compliance,
+              style_adherence=style_adherence([a.text for a in replies], corpus), **usage(replies))
     return row, replies
 
 
@@ -110,9 +114,10 @@ def fact_example(record, answer: str | None = None) -> Example:
     return Example(prompts.chat_messages(record.question), f"{answer or record.canonical}.")
 
 
-def fact_sets(profile: Profile, config: FactsConfig, rng: random.Random) -> FactSets:
-    """Draw the training facts and the six scored sets (seeded by ``rng``; nothing scored is drawn twice)."""
-    facts = data.load_qa("qa_facts")
+def fact_sets(corpus: Corpus, config: FactsConfig, rng: random.Random) -> FactSets:
+    """Draw the training facts and the six scored sets from ``corpus`` (seeded by ``rng``; nothing scored is
+    drawn twice)."""
+    facts = corpus.questions("facts")
     by_fact: dict[str, list] = {}
     for r in facts:
         by_fact.setdefault(r.extra["fact_id"], []).append(r)
@@ -126,9 +131,9 @@ def fact_sets(profile: Profile, config: FactsConfig, rng: random.Random) -> Fact
     unseen_tickets = [r for r in unseen_pool if r.extra["field"] == "ticket_id"]
     unseen_other = [r for r in unseen_pool if r.extra["field"] != "ticket_id"]
     half = config.per_set // 2
-    updates = data.load_qa("qa_updates")
-    general = {r.id: r for r in data.load_qa("general")}
-    known = data.load_general_known() or {"records": {}}
+    updates = corpus.questions("updates")
+    general = {r.id: r for r in corpus.questions("general")}
+    known = corpus.general_known or {"records": {}}
     known_ids = sorted(i for i, v in known["records"].items() if v.get("known"))
     rng.shuffle(known_ids)
     known_trained = [general[i] for i in known_ids[:config.known_in_training]]
@@ -141,7 +146,7 @@ def fact_sets(profile: Profile, config: FactsConfig, rng: random.Random) -> Fact
         trained=rng.sample(trained, min(config.per_set, len(trained))),
         paraphrased=rng.sample(paraphrased, min(config.per_set, len(paraphrased))),
         unseen=rng.sample(unseen_tickets, half) + rng.sample(unseen_other, config.per_set - half),
-        unanswerable=rng.sample(data.load_qa("qa_unanswerable"), config.per_set),
+        unanswerable=rng.sample(corpus.questions("unanswerable"), config.per_set),
         updates=updates,
         known_trained=known_trained,
         known_heldout=[general[i] for i in known_ids[config.known_in_training:]],
@@ -152,41 +157,45 @@ FACT_SET_NAMES = {  # FactSets attribute -> scoreboard variant
     "trained": "(a) trained questions", "paraphrased": "(b) paraphrases", "unseen": "(c) unseen facts",
     "unanswerable": "(d) unanswerable", "updates": "(e) updated facts (v2)", "known_heldout": "(f) general, known",
 }
+HEADLINE_SETS = {"unseen": "answers", "updates": "update"}  # the sets whose fine-tuned rows speak for the rung
+SCORED = ("n", "accuracy", "hallucination_rate", "abstention_rate", "fabricated_id_rate", "stale_rate",
+          "prompt_tokens_mean", "completion_tokens_mean", "latency_ms_mean")  # what a fact row takes from its scores
 
 
-def score_fact_sets(model, tokenizer, sets: FactSets, profile: Profile) -> dict[str, dict]:
-    """Closed-book answers to every scored set: ``{set name: scores (labkit.evals) + answers}``.
+def score_fact_sets(model, tokenizer, corpus: Corpus, sets: FactSets, profile: Profile) -> dict[str, dict]:
+    """Closed-book answers to every scored set: ``{set name: scores (labkit.course.sample.score), token counts
+    and latency (labkit.scoreboard.usage), and the answers}``.
 
     The updates set is scored against its v2 answers, with the stale rate (the v1 value given)."""
     results = {}
     for name in FACT_SET_NAMES:
         records = getattr(sets, name)
-        answers, scores = closed_book(model, tokenizer, records, profile)
+        answers, scores = closed_book(model, tokenizer, corpus, records, profile)
         if name == "updates":
-            scores["stale_rate"] = stale_rate([a.text for a in answers], records)
-        scores["answers"] = [a.text for a in answers]
-        scores["prompt_tokens_mean"] = evals.mean_or_none(a.prompt_tokens for a in answers)
-        scores["latency_ms_mean"] = evals.mean_or_none(a.latency_ms for a in answers)
+            scores["stale_rate"] = sample.stale_rate([a.text for a in answers], records)
+        scores.update(usage(answers), answers=[a.text for a in answers])
         results[name] = scores
     return results
 
 
-def fact_rows(results: dict[str, dict], base: dict, variant_prefix: str, **extra) -> list[Row]:
-    """Scoreboard rows, one per scored set, from :func:`score_fact_sets`."""
+def fact_rows(results: dict[str, dict], base: dict, variant_prefix: str, headline: bool = False,
+              **extra) -> list[Row]:
+    """Scoreboard rows, one per scored set, from :func:`score_fact_sets`; with ``headline``, the (c) and (e)
+    rows speak for the rung (its answers and its update)."""
     rows = []
     for name, label in FACT_SET_NAMES.items():
         s = results[name]
         rows.append(Row(variant=f"{variant_prefix} {label}", corpus_version="v2" if name == "updates" else "v1",
-                        **base, n=s["n"], accuracy=s["accuracy"], hallucination_rate=s["hallucination_rate"],
-                        abstention_rate=s["abstention_rate"], fabricated_id_rate=s["fabricated_id_rate"],
-                        stale_rate=s.get("stale_rate"), prompt_tokens_mean=s["prompt_tokens_mean"],
-                        latency_ms_mean=s["latency_ms_mean"], **extra))
+                        **base, question_set=name, metric_role=HEADLINE_SETS.get(name, "answers"),
+                        headline=headline and name in HEADLINE_SETS,
+                        **{k: s.get(k) for k in SCORED}, **extra))
     return rows
 
 
-def training_accuracy(model, tokenizer, records: list, profile: Profile, answers: list[str] | None = None) -> float:
+def training_accuracy(model, tokenizer, corpus: Corpus, records: list, profile: Profile,
+                      answers: list[str] | None = None) -> float:
     """Closed-book accuracy on ``records`` (for the per-epoch curves); ``answers`` overrides the golds."""
-    got, _ = closed_book(model, tokenizer, records, profile)
+    got, _ = closed_book(model, tokenizer, corpus, records, profile)
     golds = [[a] for a in answers] if answers else [r.answers for r in records]
     return evals.rate(evals.answer_matches(a.text, g) for a, g in zip(got, golds))
 
@@ -195,26 +204,24 @@ def training_accuracy(model, tokenizer, records: list, profile: Profile, answers
 # the rung
 
 
-def format_training_examples() -> list[Example]:
+def format_training_examples(corpus: Corpus) -> list[Example]:
     """The format fine-tune's training set: every training task, the one-line prompt and its JSON reply."""
-    return [format_example(t) for t in data.load_format_tasks() if t.split == "train"]
+    return [format_example(t) for t in corpus.tasks("train")]
 
 
-def behaviour_run(profile: Profile, tasks: list, base: dict, config: TrainConfig = FORMAT_TRAINING,
-                  model_key: str | None = None, isolate: bool = False):
-    """Fine-tune the format on the training tasks (or reuse the identical cached run: :func:`labkit.train.fit`;
-    ``isolate``: train in a child process), then score the held-out ``tasks`` with the one-line prompt.
-    Returns (row, replies, train result, the merged model, tokenizer)."""
-    from labkit.train import fit
-
-    fitted = fit(model_key or profile.generator, format_training_examples(), config, isolate=isolate)
-    row, replies = format_row(fitted.model, fitted.tokenizer, tasks, profile, "format (tuned, 1-line prompt)",
-                              tuned=True, base=base)
+def behaviour_run(corpus: Corpus, profile: Profile, tasks: list, base: dict, config: TrainConfig = FORMAT_TRAINING,
+                  model_key: str | None = None, isolate: bool = False, headline: bool = True):
+    """Fine-tune the format on the training tasks (or reuse the identical cached run:
+    :func:`labkit.tuning.fit.fit`; ``isolate``: train in a child process), then score the held-out ``tasks``
+    with the one-line prompt. Returns (row, replies, train result, the merged model, tokenizer)."""
+    fitted = fit(model_key or profile.generator, format_training_examples(corpus), config, isolate=isolate)
+    row, replies = format_row(fitted.model, fitted.tokenizer, corpus, tasks, profile, "format (tuned, 1-line prompt)",
+                              tuned=True, base=base, headline=headline)
     row.train_seconds, row.adapter_mb = fitted.result.seconds, fitted.adapter_mb
     return row, replies, fitted.result, fitted.model, fitted.tokenizer
 
 
-def facts_run(profile: Profile, sets: FactSets, base: dict, config: TrainConfig = FACTS_TRAINING,
+def facts_run(corpus: Corpus, profile: Profile, sets: FactSets, base: dict, config: TrainConfig = FACTS_TRAINING,
               model_key: str | None = None, on_epoch=None, isolate: bool = False):
     """Fine-tune the facts closed-book (or reuse the identical cached run; ``isolate``: train in a child
     process), then score the six sets.
@@ -222,38 +229,38 @@ def facts_run(profile: Profile, sets: FactSets, base: dict, config: TrainConfig 
 
     The cost to absorb one fact update is a retraining run: ``update_seconds`` on the (e) row is this run's
     training time (the corrected set is the same size)."""
-    from labkit.train import fit
-
     fitted = fit(model_key or profile.generator, sets.examples, config, on_epoch=on_epoch, isolate=isolate)
-    results = score_fact_sets(fitted.model, fitted.tokenizer, sets, profile)
-    rows = fact_rows(results, base, "facts", train_seconds=fitted.result.seconds, adapter_mb=fitted.adapter_mb)
+    results = score_fact_sets(fitted.model, fitted.tokenizer, corpus, sets, profile)
+    rows = fact_rows(results, base, "facts", headline=True, train_seconds=fitted.result.seconds,
+                     adapter_mb=fitted.adapter_mb)
     rows[list(FACT_SET_NAMES).index("updates")].update_seconds = fitted.result.seconds
     return rows, results, fitted.result, fitted.model
 
 
-def ft_rung(model, tokenizer, heldout, profile: Profile, rng: random.Random, model_name: str = "",
+def ft_rung(model, tokenizer, corpus: Corpus, heldout, profile: Profile, rng: random.Random, model_name: str = "",
             facts: FactsConfig = FactsConfig(), limit: int | None = None, json_only: bool = False,
             isolate: bool = False) -> list[Row]:
-    """Both experiments, with the base model's closed-book scores on the same fact sets (as prompt-rung rows).
+    """Both experiments, with the base model's closed-book scores on the same fact sets as baseline rows.
     ``limit`` caps every scored set (the training examples stay the same); ``json_only`` adds the format
-    fine-tune's replies decoded under the JSON guard, next to the unguarded ones; ``isolate`` trains each
-    adapter in a child process (:func:`labkit.train.fit`)."""
+    fine-tune's replies decoded under the JSON guard, next to the unguarded ones (and makes them the
+    headline); ``isolate`` trains each adapter in a child process (:func:`labkit.tuning.fit.fit`)."""
     base = {"rung": "ft", "model": model_name, "profile": profile.name}
     print("[ladder] rung ft: the format fine-tune (behaviour)")
-    fmt_row, _, _, tuned, tuned_tokenizer = behaviour_run(profile, heldout.format_tasks, base, isolate=isolate)
+    fmt_row, _, _, tuned, tuned_tokenizer = behaviour_run(corpus, profile, heldout.format_tasks, base, isolate=isolate,
+                                                          headline=not json_only)
     fmt_rows = [fmt_row]
     if json_only:
-        fmt_rows.append(format_row(tuned, tuned_tokenizer, heldout.format_tasks, profile,
-                                   guarded(fmt_row.variant, True), tuned=True, base=base, json_only=True)[0])
+        fmt_rows.append(format_row(tuned, tuned_tokenizer, corpus, heldout.format_tasks, profile,
+                                   guarded(fmt_row.variant, True), tuned=True, base=base, json_only=True,
+                                   headline=True)[0])
     print("[ladder] rung ft: the facts fine-tune (the anti-pattern), base model first")
-    sets = fact_sets(profile, facts, rng)
+    sets = fact_sets(corpus, facts, rng)
     if limit:
         sets = replace(sets, **{name: getattr(sets, name)[:limit] for name in FACT_SET_NAMES})
-    before = fact_rows(score_fact_sets(model, tokenizer, sets, profile),
-                       {"rung": "prompt", "model": model_name, "profile": profile.name}, "closed-book")
+    before = fact_rows(score_fact_sets(model, tokenizer, corpus, sets, profile), base, "closed-book")
     del tuned  # the format model is done with: its memory can go before the next training run
     release_memory()
-    after, *_ = facts_run(profile, sets, base, isolate=isolate)
+    after, *_ = facts_run(corpus, profile, sets, base, isolate=isolate)
     return [*fmt_rows, *before, *after]
 
 

@@ -18,8 +18,8 @@ product of two of them is their cosine similarity.
 - Texts are sorted by length and sent to the model in groups, so padding is small
   and throughput matches calling sentence-transformers directly.
 
->>> embedder = Embedder(EmbedConfig(model="minilm-l6"))        # doctest: +SKIP
->>> embedder.embed(["refund policy", "opening hours"]).shape    # doctest: +SKIP
+>>> embedder = Embedder(EmbedConfig(model="minilm-l6"))
+>>> embedder.embed(["refund policy", "opening hours"]).shape
 (2, 384)
 >>> toy = HashingEmbedder(dimension=8)
 >>> vectors = toy.embed(["red apple", "red apple", "blue sky"])
@@ -41,7 +41,8 @@ from typing import Sequence
 import numpy as np
 
 from labkit.errors import LabkitError, require_text
-from labkit.runtime import progress_off, say_once
+from labkit.models import load_embedder
+from labkit.runtime import get_profile, progress_off, say_once
 
 
 @dataclass(frozen=True)
@@ -147,21 +148,17 @@ class Embedder:
     ``model`` lets you pass an already loaded SentenceTransformer (its key is then
     ``config.model``, which should name it).
 
-    >>> embedder = Embedder()                          # doctest: +SKIP
-    >>> embedder.key, embedder.dimension, embedder.max_tokens   # doctest: +SKIP
+    >>> embedder = Embedder()
+    >>> embedder.key, embedder.dimension, embedder.max_tokens
     ('minilm-l6', 384, 256)
     """
 
     group_batches = 16  # batches sent to the model per call: one progress step, one cache shard
 
     def __init__(self, config: EmbedConfig = EmbedConfig(), model=None):
-        from labkit.runtime import get_profile
-
         self.config = config
         self.key = config.model or get_profile().embedder
         if model is None:
-            from labkit.models import load_embedder
-
             model = load_embedder(self.key, device=config.device)
         self.model = model
         self.dimension = int(model.get_embedding_dimension())
@@ -222,13 +219,13 @@ class Embedder:
         if longest and count_truncated(longest, self) > 0:
             say_once(f"labkit: some texts are longer than {self.key}'s window of {self.max_tokens} word "
                      f"pieces; the model reads only their first {self.max_tokens} and ignores the rest. "
-                     "Chunk long documents (labkit.chunk) to embed all of their text.")
+                     "Chunk long documents (labkit.retrieval.chunk) to embed all of their text.")
 
 
 def count_truncated(texts: Sequence[str], embedder: Embedder) -> int:
     """How many ``texts`` are longer than the embedder's window (their ends are not embedded).
 
-    >>> count_truncated(["short", "long " * 400], Embedder())   # doctest: +SKIP
+    >>> count_truncated(["short", "long " * 400], Embedder())
     1
     """
     limit = embedder.max_tokens

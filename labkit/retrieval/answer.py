@@ -7,9 +7,18 @@ below ``RagConfig.min_score``, when the passages cover too little of the questio
 it), or when the role may read nothing relevant, the answer abstains instead of
 guessing, and the model is not called at all.
 
->>> from labkit.rag import RagConfig, answer_questions
->>> answers = answer_questions(["What is the restocking fee?"], index, model, tokenizer, role="agent")  # doctest: +SKIP
->>> answers[0].text, answers[0].cited_doc_ids                                                          # doctest: +SKIP
+A gated question never reaches the model, so this runs without one:
+
+>>> from types import SimpleNamespace as Doc
+>>> from labkit.retrieval.chunk import chunk_whole
+>>> from labkit.retrieval.lexical import BM25Index
+>>> bm25 = BM25Index.build(chunk_whole(Doc(doc_id="wiki-returns", title="Returns", access="public", doc_version=1,
+...                                        text="Opened items carry a 15% restocking fee.")))
+>>> gate = RagConfig(min_score=0.0, min_coverage=0.5)
+>>> [a.abstained for a in answer_questions(["Is there a gym allowance?"], bm25, None, None, config=gate)]
+[True]
+>>> answers = answer_questions(["What is the restocking fee?"], bm25, model, tokenizer, config=gate)  # doctest: +SKIP
+>>> answers[0].text, answers[0].cited_doc_ids                                                        # doctest: +SKIP
 ('The restocking fee is 15% [1].', ['wiki-returns'])
 """
 
@@ -20,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 
 from labkit.errors import LabkitError
+from labkit.evals import answer_matches, is_abstention
 from labkit.generate import GenerateConfig, generate
 from labkit.prompts import ABSTAIN_ANSWER, rag_messages
 
@@ -86,19 +96,26 @@ def measures_coverage(retriever):
     """``retriever`` itself, if it can measure coverage (BM25 and hybrid can, a dense index cannot)."""
     if not hasattr(retriever, "coverage"):
         raise LabkitError(f"a coverage gate needs a retriever that measures coverage, not a {type(retriever).__name__}",
-                          "use a labkit.lexical.BM25Index or HybridRetriever, or leave min_coverage at 0")
+                          "use a labkit.retrieval.lexical.BM25Index or HybridRetriever, or leave min_coverage at 0")
     return retriever
 
 
 def coverage_threshold(retriever, questions: list[str], k: int = 3, role: str | None = None,
                        quantile: float = 0.02) -> float:
     """A ``min_coverage`` calibrated without a single unanswerable question: the coverage (see
-    :meth:`labkit.lexical.BM25Index.coverage`) that only ``quantile`` of these answerable ``questions`` (a
+    :meth:`labkit.retrieval.lexical.BM25Index.coverage`) that only ``quantile`` of these answerable ``questions`` (a
     training split, never the held-out one) fall below, with their top-``k`` passages. Questions about
     things the corpus never mentions fall below it far more often.
 
-    >>> coverage_threshold(bm25, train_questions, k=3, role="agent")   # doctest: +SKIP
-    0.3
+    >>> from types import SimpleNamespace as Doc
+    >>> from labkit.retrieval.chunk import chunk_whole
+    >>> from labkit.retrieval.lexical import BM25Index
+    >>> docs = [Doc(doc_id="a", text="Refunds take 30 days by card", access="public", doc_version=1),
+    ...         Doc(doc_id="b", text="The office opens at nine", access="public", doc_version=1)]
+    >>> bm25 = BM25Index.build([c for d in docs for c in chunk_whole(d)])
+    >>> questions = ["how long do refunds take", "when does the office open"]  # "how", "long", "when" are in no passage
+    >>> round(coverage_threshold(bm25, questions, k=1, quantile=0.5), 2)
+    0.24
     """
     import numpy as np
 
@@ -151,8 +168,6 @@ def threshold_tradeoff(answers: list[RagAnswer], golds: list, answerable: list[b
     >>> threshold_tradeoff([a], [["30 days"]], [True], [0.4, 0.6])
     [{'threshold': 0.4, 'answered': 1.0, 'accuracy': 1.0}, {'threshold': 0.6, 'answered': 0.0, 'accuracy': 0.0}]
     """
-    from labkit.evals import answer_matches, is_abstention
-
     def correct(answer: RagAnswer, gold, can: bool, kept: bool) -> bool:
         if not kept:  # the threshold makes it abstain
             return not can

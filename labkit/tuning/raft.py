@@ -9,7 +9,7 @@ learns to say that the passages do not answer: the kit's choice, since facts tha
 verbatim between ``##begin_quote##`` and ``##end_quote##``, cites the passage and then gives the answer,
 as plain text or as JSON (``RaftConfig.json_target``). Everything random draws from one ``random.Random``.
 
->>> from labkit.chunk import Chunk
+>>> from labkit.retrieval.chunk import Chunk
 >>> oracle = Chunk("wiki-returns#1", "wiki-returns", 1, "public", 1, ("Returns",), "Opened items carry a 15% restocking fee.")
 >>> print(text_target(evidence_quote(oracle.text, ["15%"]), 2, "15%"))
 ##begin_quote##Opened items carry a 15% restocking fee.##end_quote## [2] <ANSWER>: 15%
@@ -20,18 +20,19 @@ as plain text or as JSON (``RaftConfig.json_target``). Everything random draws f
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from labkit import data, prompts
-from labkit.chunk import Chunk
+from labkit import prompts
+from labkit.course.corpus import Corpus
 from labkit.errors import LabkitError
 from labkit.evals import answer_matches, normalize_answer
-from labkit.train import Example
+from labkit.retrieval.chunk import Chunk
+from labkit.storage import atomic_write
+from labkit.tuning.train import Example
 
 BEGIN_QUOTE, END_QUOTE, ANSWER_TAG = "##begin_quote##", "##end_quote##", "<ANSWER>:"
 
@@ -290,12 +291,12 @@ def build_example(record, chunks_by_doc: dict[str, list[Chunk]], retriever, conf
                        make(quote, number, answer))
 
 
-def training_records(rng: random.Random, n: int, role: str = "agent") -> list:
-    """``n`` train-split fact questions (one phrasing per fact), readable by ``role``, whose answer the
-    change log never touches."""
-    updates = data.load_qa("qa_updates")
+def training_records(corpus: Corpus, rng: random.Random, n: int, role: str = "agent") -> list:
+    """``n`` train-split fact questions of ``corpus`` (one phrasing per fact), readable by ``role``, whose
+    answer the update never touches."""
+    updates = corpus.questions("updates")
     by_fact: dict[str, list] = {}
-    for r in data.train_facts(role):
+    for r in corpus.train_facts(role):
         if not changes_later(r, updates):
             by_fact.setdefault(r.extra["fact_id"], []).append(r)
     facts = sorted(by_fact)
@@ -307,7 +308,7 @@ def training_records(rng: random.Random, n: int, role: str = "agent") -> list:
 def build_set(records: Sequence, chunks: Sequence[Chunk], retriever, config: RaftConfig = RaftConfig(),
               rng: random.Random | None = None) -> list[RaftExample]:
     """RAFT examples for ``records`` from the corpus ``chunks``, with distractors mined by ``retriever``
-    (anything with ``search(query, k, role)``, e.g. :func:`labkit.ladder.build_course_retriever`)."""
+    (anything with ``search(query, k, role)``, e.g. :func:`labkit.ladder.rag.build_retriever`)."""
     rng = rng or random.Random(0)
     by_doc = chunks_by_doc(chunks)
     built = [build_example(r, by_doc, retriever, config, rng) for r in records]
@@ -335,14 +336,5 @@ def to_reference_record(example: RaftExample, index: int) -> dict:
 
 def export_jsonl(examples: Sequence[RaftExample], path: Path | str) -> Path:
     """Write the set as JSON lines in the reference fields, atomically (a crash leaves the old file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            for i, e in enumerate(examples):
-                f.write(json.dumps(to_reference_record(e, i), ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, "".join(json.dumps(to_reference_record(e, i), ensure_ascii=False) + "\n"
+                                      for i, e in enumerate(examples)))

@@ -29,17 +29,18 @@ import random
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
 from labkit.errors import LabkitError
 from labkit.generate import render
-from labkit.runtime import inference_dtype, pick_device, progress_off, quiet_import, say_once, trim_heap
+from labkit.models import model_source, offline_hint
+from labkit.runtime import get_profile, inference_dtype, pick_device, progress_off, quiet_import, say_once, trim_heap
 from labkit.storage import verify_folder, write_folder
+from labkit.tuning.plan import GIB, FitPlan, plan_fit, resolve_quantize
 
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json", "labkit-train.json")
-GIB = 1024 ** 3
 
 
 @dataclass(frozen=True)
@@ -72,21 +73,6 @@ class TrainConfig:
     seed: int = 0
 
 
-@dataclass(frozen=True)
-class FitPlan:
-    """What :func:`plan_fit` chose, and the estimate (GiB per part) it chose it by."""
-
-    micro_batch: int
-    grad_accum: int
-    gradient_checkpointing: bool
-    estimate_gib: dict
-    budget_gib: float
-
-    @property
-    def total_gib(self) -> float:
-        return sum(self.estimate_gib.values())
-
-
 @dataclass
 class TrainResult:
     """What one training run did: per-step losses, speed in useful (non-padding) tokens, memory."""
@@ -104,132 +90,6 @@ class TrainResult:
     @property
     def tokens_per_second(self) -> float:
         return self.tokens / self.seconds if self.seconds else 0.0
-
-
-# ---------------------------------------------------------------------------
-# memory: estimate and fit
-
-
-def _arch(model_config) -> dict:
-    c = model_config
-    heads = c.num_attention_heads
-    return {"hidden": c.hidden_size, "layers": c.num_hidden_layers, "inter": c.intermediate_size, "heads": heads,
-            "vocab": c.vocab_size, "kv": c.hidden_size * getattr(c, "num_key_value_heads", heads) // heads,
-            "tied": bool(getattr(c, "tie_word_embeddings", False))}
-
-
-def lora_parameters(model_config, r: int) -> int:
-    """Adapter parameters for LoRA rank ``r`` on every linear layer of a Llama/Qwen-style block.
-
-    >>> from types import SimpleNamespace as NS
-    >>> lora_parameters(NS(hidden_size=8, num_hidden_layers=2, intermediate_size=16, vocab_size=10,
-    ...                    num_attention_heads=2, num_key_value_heads=1), r=1)
-    256
-    """
-    a = _arch(model_config)
-    h, kv, i = a["hidden"], a["kv"], a["inter"]
-    per_layer = (h + h) + 2 * (h + kv) + (h + h) + 2 * (h + i) + (i + h)  # q, k, v, o, gate, up, down
-    return a["layers"] * r * per_layer
-
-
-def estimate_memory(model_config, *, quantize: str, compute_bytes: int, micro_batch: int, seq_len: int,
-                    lora_r: int, gradient_checkpointing: bool, scored_share: float = 1.0,
-                    loss_chunk_tokens: int | None = None, full_attention: bool = False) -> dict:
-    """Peak training memory in GiB, by part, for one micro-batch of ``micro_batch`` x ``seq_len`` tokens.
-
-    Activations per token and layer count what a Llama-style block keeps for backward (norm inputs,
-    q/k/v/o inputs, attention outputs, the gated MLP's three intermediate tensors); with gradient
-    checkpointing only each layer's input is kept, plus one layer recomputed at a time. Logits are
-    counted for the scored share of tokens (fp32 logits, their gradient, and the low-precision copy).
-    ``full_attention``: attention is computed in full and its probabilities (heads x tokens x tokens per
-    sequence and layer) are kept for backward, as PyTorch does on a CPU; a GPU's fused kernels keep none.
-    On this CPU (135M model, 640-token RAFT examples) that term is a third of the measured peak.
-
-    >>> from types import SimpleNamespace as NS
-    >>> qwen_1_5b = NS(hidden_size=1536, num_hidden_layers=28, intermediate_size=8960, vocab_size=151936,
-    ...                num_attention_heads=12, num_key_value_heads=2, tie_word_embeddings=True)
-    >>> full = estimate_memory(qwen_1_5b, quantize="nf4", compute_bytes=2, micro_batch=8, seq_len=512,
-    ...                        lora_r=16, gradient_checkpointing=False)
-    >>> 20 < sum(full.values()) < 32   # a raw loop measured 26.7 GiB on an H100 for this shape
-    True
-    >>> fit = estimate_memory(qwen_1_5b, quantize="nf4", compute_bytes=2, micro_batch=8, seq_len=512,
-    ...                       lora_r=16, gradient_checkpointing=True, scored_share=0.5)
-    >>> sum(fit.values()) < 15
-    True
-    """
-    a = _arch(model_config)
-    h, layers, inter, vocab, kv = a["hidden"], a["layers"], a["inter"], a["vocab"], a["kv"]
-    linear = layers * (2 * h * h + 2 * h * kv + 3 * h * inter)
-    embeddings = vocab * h * (1 if a["tied"] else 2)
-    weight_bytes = 0.5 + 0.5 / 64 * 0.25 + 4 / 4096 if quantize == "nf4" else compute_bytes  # NF4 + double-quantized scales
-    embed_bytes = 4 if quantize == "nf4" else compute_bytes  # k-bit preparation keeps embeddings in fp32
-    tokens = micro_batch * seq_len
-    per_token_layer = 3 * (9 * h + 3 * kv + 4 * inter)  # bytes, a mix of fp32 and 16-bit tensors
-    if gradient_checkpointing:
-        activations = tokens * (layers * h * 4 + per_token_layer)
-    else:
-        activations = tokens * layers * per_token_layer
-    if full_attention:
-        kept = 1 if gradient_checkpointing else layers
-        activations += micro_batch * a["heads"] * seq_len ** 2 * compute_bytes * kept
-    scored = tokens * scored_share
-    if gradient_checkpointing and loss_chunk_tokens:  # the output layer runs in checkpointed chunks
-        scored = min(scored, loss_chunk_tokens)
-    logits = scored * vocab * (4 + 4 + compute_bytes)
-    parts = {
-        "weights": linear * weight_bytes + embeddings * embed_bytes,
-        "adapters+optimizer": lora_parameters(model_config, lora_r) * 16,  # fp32 weight, grad, Adam m and v
-        "activations": activations,
-        "logits": logits,
-    }
-    return {k: v / GIB for k, v in parts.items()}
-
-
-def plan_fit(model_config, config: TrainConfig, budget_gib: float, compute_bytes: int,
-             scored_share: float = 1.0, device: str = "cuda") -> FitPlan:
-    """The fastest (micro-batch, accumulation, checkpointing) whose estimate fits ``budget_gib``
-    (90% of it, for the allocator's slack); raise a LabkitError when even one sequence does not fit.
-
-    On a GPU, checkpointing (a third more compute) is tried before halving the micro-batch (which leaves
-    a GPU idle); on a CPU, small micro-batches cost little, so every micro-batch is tried without
-    checkpointing first.
-
-    >>> from types import SimpleNamespace as NS
-    >>> qwen_1_5b = NS(hidden_size=1536, num_hidden_layers=28, intermediate_size=8960, vocab_size=151936,
-    ...                num_attention_heads=12, num_key_value_heads=2, tie_word_embeddings=True)
-    >>> plan = plan_fit(qwen_1_5b, TrainConfig(batch_size=8, max_seq_len=512), budget_gib=14.0, compute_bytes=2)
-    >>> plan.gradient_checkpointing, plan.micro_batch * plan.grad_accum
-    (True, 8)
-    """
-    if config.batch_size < 1 or config.max_seq_len < 2:
-        raise LabkitError(f"batch_size={config.batch_size}, max_seq_len={config.max_seq_len}",
-                          "use batch_size >= 1 and max_seq_len >= 2")
-    usable = 0.9 * budget_gib
-    quantize = resolve_quantize(config.quantize, device)
-    checkpointing = (False, True) if config.gradient_checkpointing is None else (config.gradient_checkpointing,)
-    micros = [config.batch_size >> i for i in range(config.batch_size.bit_length())]
-    if device == "cpu":
-        candidates = [(m, c) for c in checkpointing for m in micros]
-    else:
-        candidates = [(m, c) for m in micros for c in checkpointing]
-    tried = None
-    for micro, ckpt in candidates:
-        estimate = estimate_memory(model_config, quantize=quantize, compute_bytes=compute_bytes,
-                                   micro_batch=micro, seq_len=config.max_seq_len, lora_r=config.lora_r,
-                                   gradient_checkpointing=ckpt, scored_share=scored_share,
-                                   loss_chunk_tokens=config.loss_chunk_tokens, full_attention=device == "cpu")
-        tried = estimate
-        if sum(estimate.values()) <= usable:
-            return FitPlan(micro, math.ceil(config.batch_size / micro), ckpt, estimate, budget_gib)
-    need = sum(tried.values())
-    how = "with gradient checkpointing" if checkpointing[-1] else "without gradient checkpointing (forced)"
-    fixes = ["shorten max_seq_len"] + (["use quantize='nf4'"] if quantize != "nf4" else []) + \
-        (["allow gradient checkpointing (gradient_checkpointing=None)"] if not checkpointing[-1] else []) + \
-        ["pick a smaller model (LABKIT_PROFILE=ci)", "raise TrainConfig.memory_gb if this machine really has more memory"]
-    raise LabkitError(
-        f"training does not fit: even one sequence of {config.max_seq_len} tokens {how} "
-        f"needs about {need:.1f} GiB ({', '.join(f'{k} {v:.1f}' for k, v in tried.items())}); the budget is "
-        f"{budget_gib:.1f} GiB", ", or ".join(fixes))
 
 
 # ---------------------------------------------------------------------------
@@ -254,21 +114,6 @@ def _nf4_available(device: str) -> bool:
     return device in ("cuda", "cpu")
 
 
-def resolve_quantize(quantize: str, device: str) -> str:
-    """What ``TrainConfig.quantize`` means on ``device``: ``"auto"`` is 4-bit NF4 (QLoRA) on a GPU, where it
-    is what lets a 1.5B model train on a T4, and plain LoRA on a 16-bit base elsewhere: on a CPU, measured
-    with the embedded model, 4-bit trains about a fifth slower and takes no less memory (docs/BENCHMARKS.md).
-
-    >>> resolve_quantize("auto", "cuda"), resolve_quantize("auto", "cpu"), resolve_quantize("nf4", "cpu")
-    ('nf4', 'none', 'nf4')
-    """
-    if quantize not in ("auto", "nf4", "none"):
-        raise LabkitError(f"unknown quantize={quantize!r}",
-                          "use 'auto' (the default), 'nf4' (QLoRA: a 4-bit base) or 'none' (plain LoRA)")
-    if quantize == "auto":
-        return "nf4" if device == "cuda" else "none"
-    return quantize
-
 
 def load_trainable(key: str | None = None, config: TrainConfig = TrainConfig(), device: str | None = None):
     """Load the generator ``key`` (the profile's by default) with fresh LoRA adapters, ready to train.
@@ -277,9 +122,6 @@ def load_trainable(key: str | None = None, config: TrainConfig = TrainConfig(), 
     (:func:`resolve_quantize`); where bitsandbytes cannot do that, plain LoRA is used instead and that is
     said once. The returned model is in train mode.
     """
-    from labkit.models import _offline_hint, model_source
-    from labkit.runtime import get_profile
-
     key = key or get_profile().generator
     device = device or pick_device()
     transformers = quiet_import("transformers")
@@ -291,7 +133,7 @@ def load_trainable(key: str | None = None, config: TrainConfig = TrainConfig(), 
                  "training plain LoRA instead.")
         quantize = "none"
     source = model_source(key)
-    with _offline_hint(key):
+    with offline_hint(key):
         tokenizer = transformers.AutoTokenizer.from_pretrained(source)
         model = load_base(source, quantize, compute, device)
     if tokenizer.pad_token is None:
@@ -410,7 +252,6 @@ def completion_loss(model, ids, mask, labels, chunk_tokens: int | None = None):
     (tokens x vocabulary) logits of the prompt are never built. With ``chunk_tokens`` the output
     layer runs in checkpointed chunks, which bounds the logits' memory.
     """
-    import torch
     import torch.nn.functional as F
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -435,8 +276,6 @@ def completion_loss(model, ids, mask, labels, chunk_tokens: int | None = None):
 
 def _budget_gib(config: TrainConfig, device: str) -> float:
     import torch
-
-    from labkit.runtime import get_profile
 
     budget = config.memory_gb or get_profile().memory_gb
     if device == "cuda":  # what is free now, plus what this process already holds (the weights, counted again)
@@ -609,8 +448,6 @@ def load_adapter(folder: Path | str, device: str | None = None, dtype=None):
     device = device or pick_device()
     source = info["base"]
     if info.get("base_key"):  # a model labkit knows: find it on this machine, wherever its cache is
-        from labkit.models import model_source
-
         source = model_source(info["base_key"])
     tokenizer = transformers.AutoTokenizer.from_pretrained(source)
     if tokenizer.pad_token is None:
@@ -639,114 +476,3 @@ def summary_json(result: TrainResult) -> dict:
     return data
 
 
-# ---------------------------------------------------------------------------
-# a content-keyed cache: the same examples, config and base train once
-
-
-TRAINER_VERSION = 3  # bump when the same config and examples would now train a different adapter
-
-
-def cache_key(model_key: str, examples: Sequence[Example], config: TrainConfig) -> str:
-    """A digest of everything that decides the adapter: the base model key, the config, every example.
-
-    >>> e = [Example([{"role": "user", "content": "Hi"}], "Hello.")]
-    >>> cache_key("m", e, TrainConfig()) == cache_key("m", list(e), TrainConfig())
-    True
-    >>> cache_key("m", e, TrainConfig()) == cache_key("m", e, TrainConfig(seed=1))
-    False
-    """
-    import hashlib
-
-    payload = json.dumps([TRAINER_VERSION, model_key, asdict(config), [[e.messages, e.completion] for e in examples]],
-                         sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:20]
-
-
-@dataclass
-class Fitted:
-    """A trained adapter merged for inference, with the run that made it."""
-
-    model: object  # merged, eval mode
-    tokenizer: object
-    result: TrainResult
-    adapter_mb: float
-    from_cache: bool  # True when an identical run was found in the cache (its timings are that run's)
-
-
-def _result_from_json(saved: dict) -> TrainResult:
-    saved = {k: v for k, v in saved.items() if k in {f.name for f in fields(TrainResult)}}
-    saved["plan"] = FitPlan(**saved["plan"]) if saved.get("plan") else None
-    return TrainResult(**saved)
-
-
-def fit(model_key: str, examples: Sequence[Example], config: TrainConfig, on_epoch=None,
-        cache: Path | str | None = None, isolate: bool = False) -> Fitted:
-    """Train LoRA/QLoRA adapters on ``examples`` and merge them, or load the adapter an identical run
-    saved under ``cache`` (default ``<labkit cache>/adapters``; ``cache=False``: never). A run with an
-    ``on_epoch`` callback always trains (the callback has to see the epochs) and then fills the cache.
-
-    ``isolate=True`` trains in a child process that saves the adapter to the cache and exits, so that the
-    memory training took goes back to the system; this process then loads the adapter. The ladder does
-    this, to stay within its memory budget. It needs the cache and no ``on_epoch``.
-
-    >>> fitted = fit("smollm2-135m", examples, TrainConfig(epochs=1))      # doctest: +SKIP
-    >>> fitted.result.losses[-1] < fitted.result.losses[0], fitted.from_cache  # doctest: +SKIP
-    (True, False)
-    """
-    if isolate and (cache is False or on_epoch is not None):
-        raise LabkitError("fit(isolate=True) trains in a child process, which needs the adapter cache and no on_epoch",
-                          "drop isolate=True, or leave the cache on and pass no on_epoch callback")
-    folder = None if cache is False else _cache_root(cache) / cache_key(model_key, examples, config)
-    if folder is not None and on_epoch is None:
-        cached = _cached(folder)
-        if cached is not None:
-            return cached
-    if isolate:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
-            child.submit(_train_into_cache, model_key, list(examples), config, folder).result()  # re-raises its error
-        return _load_fitted(folder, from_cache=False)
-    model, tokenizer, result, adapter_mb = _train_and_save(model_key, examples, config, folder, on_epoch)
-    return Fitted(merged_copy(model), tokenizer, result, adapter_mb, False)
-
-
-def _cache_root(cache: Path | str | None) -> Path:
-    from labkit.models import cache_dir
-
-    return Path(cache or cache_dir() / "adapters")
-
-
-def _cached(folder: Path) -> Fitted | None:
-    """The run saved in ``folder``, or None when there is none or it is damaged (that is said once)."""
-    if not (folder / "labkit-train.json").exists():
-        return None
-    try:
-        return _load_fitted(folder, from_cache=True)
-    except LabkitError as e:  # a damaged entry: train again and overwrite it
-        say_once(f"labkit: retraining, the cached adapter is unusable ({e.problem})")
-        return None
-
-
-def _load_fitted(folder: Path, from_cache: bool) -> Fitted:
-    model, tokenizer = load_adapter(folder)
-    info = json.loads((folder / "labkit-train.json").read_text())
-    return Fitted(model, tokenizer, _result_from_json(info["result"]), info["adapter_mb"], from_cache)
-
-
-def _train_and_save(model_key: str, examples: Sequence[Example], config: TrainConfig, folder: Path | None,
-                    on_epoch=None):
-    """Train fresh adapters, save them to ``folder`` (None: don't); returns (model, tokenizer, result, MB)."""
-    model, tokenizer = load_trainable(model_key, config)
-    result = train(model, tokenizer, examples, config, on_epoch=on_epoch)
-    adapter_mb = adapter_bytes(model) / 1e6
-    if folder is not None:
-        save_adapter(model, folder, {"result": summary_json(result), "adapter_mb": adapter_mb})
-    return model, tokenizer, result, adapter_mb
-
-
-def _train_into_cache(model_key: str, examples: Sequence[Example], config: TrainConfig, folder: Path) -> None:
-    """What the child process of ``fit(isolate=True)`` runs: train and save; the model stays in the child
-    and goes with it."""
-    _train_and_save(model_key, examples, config, folder)

@@ -1,26 +1,26 @@
-"""Keyword search (BM25), hybrid search (reciprocal rank fusion) and reranking.
+"""Keyword search (BM25) and hybrid search (reciprocal rank fusion).
 
 - :class:`BM25Index` scores chunks by the words they share with the query (via
   ``bm25s``): lowercase, words of two or more letters or digits, Lucene's 33 English
   stopwords dropped, and Snowball stemming when PyStemmer is installed ("studies" and
   "study" both become "studi"). It follows the same role rules as
-  :class:`labkit.index.VectorIndex`: forbidden chunks are excluded before ranking,
+  :class:`labkit.retrieval.index.VectorIndex`: forbidden chunks are excluded before ranking,
   results are filled up to ``min(k, readable)`` (chunks sharing no word with the
   query score 0 and come last, in corpus order), a role that may read nothing gets
   ``[]``. ``bm25s`` cannot update in place, so :meth:`BM25Index.upsert` re-indexes
-  (milliseconds for a course corpus).
+  (milliseconds for a course corpus); :meth:`BM25Index.save` keeps its chunks, settings and policy
+  (checksummed, like a vector index) and :meth:`BM25Index.load` indexes them again.
 - :func:`reciprocal_rank_fusion` merges ranked lists: each item scores
   ``sum(1 / (rrf_k + rank))`` over the lists it appears in (rank 1 = best).
   ``rrf_k = 60``, the value of Cormack et al. (2009), damps the head of each list
   so that one list's first place does not drown the other's. Scores' scales never
   matter, only ranks: that is why it can fuse cosine and BM25.
-- :class:`HybridRetriever` fuses a dense and a BM25 search.
-- :class:`Reranker` re-scores (query, chunk) pairs with a cross-encoder (models key
-  ``minilm-cross``, a hub model). Offline, or wherever it cannot be loaded, it says
-  so once and returns the hits in the order it got them.
+- :class:`HybridRetriever` fuses a dense and a BM25 search. Its two indexes must hold the same chunks
+  under one access policy (it refuses a pair that does not); it updates, deletes, saves and loads both
+  together.
 
 >>> from types import SimpleNamespace as Doc
->>> from labkit.chunk import chunk_whole
+>>> from labkit.retrieval.chunk import chunk_whole
 >>> docs = [Doc(doc_id="a", text="Refunds are issued within 30 days", access="public", doc_version=1),
 ...         Doc(doc_id="b", text="Our office opens at nine", access="public", doc_version=1)]
 >>> bm25 = BM25Index.build([c for d in docs for c in chunk_whole(d)])
@@ -30,17 +30,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from labkit.chunk import Chunk
 from labkit.errors import LabkitError
-from labkit.index import AccessPolicy, Hit, VectorIndex, check_unique_chunks
+from labkit.retrieval.chunk import Chunk
+from labkit.retrieval.index import FILES as DENSE_FILES
+from labkit.retrieval.index import AccessPolicy, Hit, VectorIndex, check_unique_chunks, read_chunks, write_chunks
 from labkit.runtime import say_once
+from labkit.storage import verify_folder, write_folder
+
+BM25_FILES = ("chunks.jsonl", "bm25.json")
 
 
 @dataclass(frozen=True)
@@ -136,6 +143,30 @@ class BM25Index:
     def __len__(self) -> int:
         return len(self.chunks)
 
+    def save(self, folder: Path | str) -> Path:
+        """Write the chunks, settings and access policy to ``folder`` atomically, with checksums."""
+        return write_folder(Path(folder), self.write_files, BM25_FILES)
+
+    def write_files(self, folder: Path) -> None:
+        """Write :data:`BM25_FILES` into ``folder`` (:meth:`save` does it aside, with checksums)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        write_chunks(folder / "chunks.jsonl", enumerate(self.chunks))
+        (folder / "bm25.json").write_text(json.dumps(
+            {"config": dataclasses.asdict(self.config), "access_policy": self.policy.to_json()}, indent=1))
+
+    @classmethod
+    def load(cls, folder: Path | str) -> "BM25Index":
+        """Read an index saved by :meth:`save` (every file checked against its manifest) and index it again."""
+        verify_folder(Path(folder), BM25_FILES, "BM25 index")
+        return cls.read_files(Path(folder))
+
+    @classmethod
+    def read_files(cls, folder: Path) -> "BM25Index":
+        """The index in ``folder`` as :meth:`write_files` left it (checked by the caller)."""
+        meta = json.loads((folder / "bm25.json").read_text())
+        return cls.build([c for _, c in read_chunks(folder / "chunks.jsonl")], BM25Config(**meta["config"]),
+                         meta["access_policy"])
+
     def scores(self, query: str) -> np.ndarray:
         """The BM25 score of every chunk for ``query`` (0 where no term is shared)."""
         if self._bm25 is None:
@@ -155,9 +186,9 @@ class BM25Index:
         """How much of ``query`` the ``chunks`` speak to: the share of its terms, weighted by IDF, that occur in
         at least one of them (0 with no chunks, 1 when every term does). A question about something the index
         never mentions keeps its rarest terms unmatched, so its coverage is low even when some chunk scores
-        well on the common ones: a signal to abstain (:class:`labkit.rag.RagConfig` ``min_coverage``).
+        well on the common ones: a signal to abstain (:class:`labkit.retrieval.answer.RagConfig` ``min_coverage``).
 
-        >>> from labkit.chunk import chunk_whole
+        >>> from labkit.retrieval.chunk import chunk_whole
         >>> from types import SimpleNamespace as Doc
         >>> bm25 = BM25Index.build(chunk_whole(Doc(doc_id="a", text="Refunds take 30 days", access="public", doc_version=1)))
         >>> bm25.coverage("refund days", bm25.chunks), bm25.coverage("gym membership days", bm25.chunks) < 0.2
@@ -218,11 +249,27 @@ class HybridConfig:
 class HybridRetriever:
     """Dense + BM25, fused by reciprocal rank; both indexes must hold the same chunks and policy.
 
-    >>> hybrid = HybridRetriever(vector_index, bm25_index)     # doctest: +SKIP
-    >>> hybrid.search("refund window", k=5, role="customer")   # doctest: +SKIP
+    >>> from types import SimpleNamespace as Doc
+    >>> from labkit.retrieval.chunk import chunk_whole
+    >>> from labkit.retrieval.embed import HashingEmbedder
+    >>> docs = [Doc(doc_id="a", text="the refund window is 30 days", access="public", doc_version=1),
+    ...         Doc(doc_id="b", text="salaries are paid monthly", access="finance", doc_version=1)]
+    >>> chunks, policy = [c for d in docs for c in chunk_whole(d)], {"customer": ["public"], "finance": ["public", "finance"]}
+    >>> hybrid = HybridRetriever(VectorIndex.build(chunks, HashingEmbedder(), access_policy=policy),
+    ...                          BM25Index.build(chunks, access_policy=policy))
+    >>> [h.chunk.doc_id for h in hybrid.search("refund window", k=5, role="customer")]
+    ['a']
     """
 
     def __init__(self, dense: VectorIndex, lexical: BM25Index, config: HybridConfig = HybridConfig()):
+        if dense.policy.to_json() != lexical.policy.to_json():
+            raise LabkitError("the dense and BM25 indexes of a hybrid retriever have different access policies, so "
+                              "one could return what the other forbids",
+                              "build both with the same access_policy (labkit.ladder.rag.build_retriever does)")
+        if {(c.chunk_id, c.access) for c in dense.all_chunks()} != {(c.chunk_id, c.access) for c in lexical.chunks}:
+            raise LabkitError("the dense and BM25 indexes of a hybrid retriever hold different chunks (or labels)",
+                              "build the BM25 index from the dense one's chunks: BM25Index.build(dense.all_chunks(), ...), "
+                              "and update both through the hybrid retriever's upsert")
         self.dense, self.lexical, self.config = dense, lexical, config
 
     def search(self, query: str, k: int = 5, role: str | None = None,
@@ -242,51 +289,29 @@ class HybridRetriever:
         self.dense.upsert(chunks)
         self.lexical.upsert(chunks)
 
+    def delete_document(self, doc_id: str) -> int:
+        """Remove every chunk of ``doc_id`` from both indexes; returns how many there were."""
+        self.lexical.delete_document(doc_id)
+        return self.dense.delete_document(doc_id)
 
-@dataclass(frozen=True)
-class RerankConfig:
-    model: str = "minilm-cross"  # a key of labkit.models.MODELS
-    batch_size: int = 32
+    def save(self, folder: Path | str) -> Path:
+        """Write both indexes (``dense/`` and ``bm25/``) and the fusion settings into ``folder`` at once,
+        atomically and with one checksummed manifest."""
+        def write(tmp: Path) -> None:
+            self.dense.write_files(tmp / "dense")
+            self.lexical.write_files(tmp / "bm25")
+            (tmp / "hybrid.json").write_text(json.dumps(dataclasses.asdict(self.config), indent=1))
+
+        return write_folder(Path(folder), write, HYBRID_FILES)
+
+    @classmethod
+    def load(cls, folder: Path | str, embedder=None) -> "HybridRetriever":
+        """Read a retriever saved by :meth:`save` (every file checked; ``embedder`` as for
+        :meth:`labkit.retrieval.index.VectorIndex.load`)."""
+        folder = Path(folder)
+        verify_folder(folder, HYBRID_FILES, "hybrid retriever")
+        config = HybridConfig(**json.loads((folder / "hybrid.json").read_text()))
+        return cls(VectorIndex.read_files(folder / "dense", embedder), BM25Index.read_files(folder / "bm25"), config)
 
 
-class Reranker:
-    """A cross-encoder that re-scores hits; without one, the hits come back unchanged.
-
-    ``model``: an already loaded object with ``predict(pairs) -> scores`` (a
-    sentence-transformers ``CrossEncoder``); by default it is loaded on first use.
-
-    >>> reranker = Reranker()                           # doctest: +SKIP
-    >>> reranker.rerank("refund window", hits)[:3]      # doctest: +SKIP
-    """
-
-    def __init__(self, config: RerankConfig = RerankConfig(), model=None):
-        self.config = config
-        self.model = model
-        self.available: bool | None = None if model is None else True
-
-    def _load(self) -> bool:
-        if self.available is None:
-            from labkit.models import get_spec, model_source
-            from labkit.runtime import quiet_import
-
-            spec = get_spec(self.config.model)
-            try:
-                cross_encoder = quiet_import("sentence_transformers").CrossEncoder
-                self.model = cross_encoder(model_source(self.config.model))
-                self.available = True
-            except Exception as exc:  # offline, not cached, or broken: rerank becomes a no-op
-                self.available = False
-                say_once(f"labkit: reranker {self.config.model} ({spec.hub_id}) is not available here "
-                         f"({type(exc).__name__}); keeping the order the search gave. It needs the hub once "
-                         "(unset HF_HUB_OFFLINE) or the gpu profile.")
-        return self.available
-
-    def rerank(self, query: str, hits: Sequence[Hit], top_n: int | None = None) -> list[Hit]:
-        """``hits`` re-ordered by cross-encoder score (the best ``top_n``, or all)."""
-        hits = list(hits)
-        if not hits or not self._load():
-            return hits[:top_n]
-        pairs = [(query, h.chunk.searchable_text) for h in hits]
-        scores = np.asarray(self.model.predict(pairs, batch_size=self.config.batch_size), dtype=np.float32)
-        order = np.argsort(-scores, kind="stable")[:top_n]
-        return [replace(hits[j], score=float(scores[j]), method="rerank") for j in order]
+HYBRID_FILES = (*(f"dense/{name}" for name in DENSE_FILES), *(f"bm25/{name}" for name in BM25_FILES), "hybrid.json")

@@ -1,9 +1,10 @@
 """The top rung: fine-tune the behaviour, retrieve the facts.
 
-The model is trained with RAFT (:mod:`labkit.raft`) to read the passages the retriever gives it and to
+The model is trained with RAFT (:mod:`labkit.tuning.raft`) to read the passages the retriever gives it and to
 answer in a small JSON format (quote, passage, answer); at question time it reads retrieved passages
-(the BM25 view of :func:`labkit.ladder.build_course_retriever`), and abstains unasked where they cover too
-little of the question (the rag rung's gate). The set is built from what that retriever serves: its order,
+(the BM25 view of :func:`labkit.ladder.rag.build_retriever`), and abstains unasked where they cover too
+little of the question (the rag rung's gate). After the v2 update it absorbs the change as the rag rung
+does (:func:`labkit.ladder.rag.absorb_update`). The set is built from what that retriever serves: its order,
 and distractors that may be other sections of the oracle's own page. :func:`comparison` is the RAFT paper's
 table on the course data: the same held-out questions with retrieval, without, with the oracle passage
 only and with distractors only, for the base model, the facts fine-tune and the RAFT model.
@@ -11,26 +12,30 @@ only and with distractors only, for the base model, the facts fine-tune and the 
 >>> config = BothConfig()
 >>> config.raft.p_oracle, config.k, config.raft.distractors + 1 == config.k, config.raft.order
 (0.8, 3, True, 'ranked')
->>> rows = both_rung(model, tokenizer, heldout, profile, random.Random(0))     # doctest: +SKIP
+>>> rows = both_rung(model, tokenizer, course_corpus(), heldout, profile)     # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from labkit import data, evals, prompts, raft
+from labkit import evals, prompts
+from labkit.course import sample
+from labkit.course.corpus import Corpus
+from labkit.course.sample import HeldOut
 from labkit.errors import LabkitError
 from labkit.generate import Answer, GenerateConfig, generate
-from labkit.ladder import (ABSTAIN_QUANTILE, COURSE_READER, ID_PATTERNS, RETRIEVERS, build_course_retriever,
-                           course_min_coverage, guarded, known_corpus_ids, pick_retriever, stale_rate, usage,
-                           v2_update_chunks)
-from labkit.rag import RagConfig, cited_doc_ids, relevant_enough
+from labkit.ladder.rag import (ABSTAIN_QUANTILE, COURSE_CHUNKING, COURSE_READER, RETRIEVERS, absorb_update,
+                               build_retriever, min_coverage, pick_retriever)
+from labkit.retrieval.answer import RagConfig, cited_doc_ids, relevant_enough
+from labkit.retrieval.chunk import ChunkConfig
 from labkit.runtime import Profile
-from labkit.scoreboard import Row
-from labkit.train import TrainConfig
+from labkit.scoreboard import Row, guarded, usage
+from labkit.tuning import raft
+from labkit.tuning.fit import fit
+from labkit.tuning.train import TrainConfig
 
 RAFT_TRAINING = TrainConfig(epochs=1.0, learning_rate=1e-3, max_seq_len=640)  # one pass over 192: more facts, not more passes
 ANSWER_TOKENS = 96  # room for a JSON answer: the longest RAFT target is about 80 tokens
@@ -45,7 +50,7 @@ class BothConfig:
     raft: raft.RaftConfig = raft.RaftConfig(examples=192, without_oracle="abstain", siblings=True, order="ranked")
     training: TrainConfig = RAFT_TRAINING
     k: int = 3  # passages per question (the oracle plus ``raft.distractors`` in training)
-    retriever: str = COURSE_READER  # one of labkit.ladder.RETRIEVERS
+    retriever: str = COURSE_READER  # one of labkit.ladder.rag.RETRIEVERS
     json_only: bool = True  # decode the RAFT model's replies under the JSON guard (labkit.constrain)
     abstain_quantile: float | None = ABSTAIN_QUANTILE  # the rung's coverage gate, as the rag rung's (None: none)
     seed: int = 0  # draws the training questions and builds the set
@@ -73,7 +78,7 @@ class Passages:
 
 def retrieved(retriever, records: Sequence, k: int, role: str = "agent", min_coverage: float = 0.0) -> Passages:
     """The top-``k`` chunks ``role`` may read, from ``retriever``, for each question; with ``min_coverage``,
-    questions whose passages cover less of them are gated (as :func:`labkit.rag.answer_questions` does)."""
+    questions whose passages cover less of them are gated (as :func:`labkit.retrieval.answer.answer_questions` does)."""
     hits = [retriever.search(r.question, k=k, role=role) for r in records]
     gate = RagConfig(k=k, min_score=float("-inf"), min_coverage=min_coverage)
     return Passages(f"top-{k} retrieved", [[h.chunk for h in found] for found in hits],
@@ -109,14 +114,12 @@ def answer_with(model, tokenizer, records: Sequence, passages: Passages, max_new
     return replies
 
 
-def score_row(answers: list, records: Sequence, passages: Passages, variant: str, base: dict,
-              version: str = "v1", golds: Sequence | None = None, json_format: bool = False) -> Row:
-    """One scoreboard row: answers scored on their final answer (:func:`labkit.raft.final_answer`), so a
-    value inside a quote does not count; citations from ``[n]``, a JSON ``passage`` or a named document."""
-    finals = [raft.final_answer(a.text) for a in answers]
-    golds = golds or [r.answers for r in records]
-    scores = evals.score_answers(finals, golds, [r.set_name != "unanswerable" for r in records], known_corpus_ids(),
-                                 ID_PATTERNS, [r.question for r in records])
+def score_row(corpus: Corpus, answers: list, records: Sequence, passages: Passages, variant: str, base: dict,
+              version: str = "v1", golds: Sequence | None = None, json_format: bool = False, **describe) -> Row:
+    """One scoreboard row: answers scored on their final answer (:func:`labkit.tuning.raft.final_answer`), so a
+    value inside a quote does not count; citations from ``[n]``, a JSON ``passage`` or a named document.
+    ``describe``: what the row is (``question_set``, ``metric_role``, ``headline``)."""
+    scores = sample.score(corpus, [raft.final_answer(a.text) for a in answers], records, golds)
     cited = []
     for a, r, chunks in zip(answers, records, passages.per_question):
         doc_ids = [c.doc_id for c in chunks]
@@ -124,7 +127,7 @@ def score_row(answers: list, records: Sequence, passages: Passages, variant: str
         numbered = [doc_ids[n - 1] for n in raft.cited_passage(a.text) if 1 <= n <= len(doc_ids)]
         if r.gold_doc_ids and chunks:
             cited.append(evals.citation_scores(list(dict.fromkeys(numbered + named)), r.gold_doc_ids))
-    row = Row(variant=variant, corpus_version=version, **base, **scores, **usage(answers),
+    row = Row(variant=variant, corpus_version=version, **base, **describe, **scores, **usage(answers),
               citation_precision=evals.mean_or_none(p for p, _ in cited),
               citation_recall=evals.mean_or_none(c for _, c in cited))
     if json_format:
@@ -132,19 +135,17 @@ def score_row(answers: list, records: Sequence, passages: Passages, variant: str
     return row
 
 
-def raft_set(hybrid, config: BothConfig) -> list:
+def raft_set(corpus: Corpus, hybrid, config: BothConfig) -> list:
     """The RAFT training set from a course retriever's chunks, with distractors mined by the configured
     retriever, drawn and built with ``random.Random(config.seed)``."""
     rng = random.Random(config.seed)
-    records = raft.training_records(rng, config.raft.examples, config.raft.role)
+    records = raft.training_records(corpus, rng, config.raft.examples, config.raft.role)
     return raft.build_set(records, hybrid.dense.all_chunks(), pick_retriever(hybrid, config.retriever), config.raft, rng)
 
 
 def train_raft(model_key: str, examples: Sequence, config: BothConfig, isolate: bool = False):
-    """Train (or load the identical cached run of) the RAFT adapter: :func:`labkit.train.fit` (``isolate``:
+    """Train (or load the identical cached run of) the RAFT adapter: :func:`labkit.tuning.fit.fit` (``isolate``:
     in a child process)."""
-    from labkit.train import fit
-
     return fit(model_key, [e.to_example() for e in examples], config.training, isolate=isolate)
 
 
@@ -153,37 +154,39 @@ def variant_name(config: BothConfig, what: str = "RAFT") -> str:
     return guarded(f"{what} + {config.retriever} top-{config.k}", what == "RAFT" and config.json_only)
 
 
-def update_row(model, tokenizer, hybrid, base: dict, config: BothConfig, variant: str,
-               limit: int | None = None, min_coverage: float = 0.0) -> Row:
-    """Corpus v2 lands: upsert the changed documents into ``hybrid`` (both of its indexes), then ask every
-    ``qa_updates`` question (the first ``limit``) with the configured retriever (gated at ``min_coverage``).
-    The row is scored against v2, with the stale rate, and ``update_seconds`` runs from the upsert to the
-    first correct answer."""
-    questions = data.load_qa("qa_updates")[:limit]
-    started = time.perf_counter()
-    hybrid.upsert(v2_update_chunks(hybrid.dense.embedder.tokenizer))
-    passages = retrieved(pick_retriever(hybrid, config.retriever), questions, config.k, min_coverage=min_coverage)
-    first = None
-    for i, r in enumerate(questions):  # one at a time, until the first correct answer
-        one = Passages(passages.name, passages.per_question[i:i + 1], passages.gated[i:i + 1])
-        (answer,) = answer_with(model, tokenizer, [r], one, json_only=config.json_only)
-        if evals.answer_matches(raft.final_answer(answer.text), r.extra["answers_v2"]):
-            first = time.perf_counter() - started
-            break
-    answers = answer_with(model, tokenizer, questions, passages, json_only=config.json_only)
-    row = score_row(answers, questions, passages, variant, base, "v2", [r.extra["answers_v2"] for r in questions],
-                    json_format=True)
-    row.stale_rate = stale_rate([raft.final_answer(a.text) for a in answers], questions)
-    row.update_seconds = first
+def update_row(model, tokenizer, corpus: Corpus, hybrid, base: dict, config: BothConfig, variant: str,
+               chunking: ChunkConfig = COURSE_CHUNKING, limit: int | None = None, gate: float = 0.0) -> Row:
+    """Corpus v2 lands: :func:`labkit.ladder.rag.absorb_update` (upsert the changed documents into ``hybrid``,
+    then ask until the first right answer), then ask every update question (the first ``limit``) with the
+    configured retriever (gated at coverage ``gate``). The row is scored against v2, with the stale rate."""
+    questions = corpus.questions("updates")[:limit]
+    reader = pick_retriever(hybrid, config.retriever)
+
+    def answer(records: list, passages: Passages) -> list:
+        return answer_with(model, tokenizer, records, passages, json_only=config.json_only)
+
+    def final_answers(records: list) -> list[str]:
+        passages = retrieved(reader, records, config.k, min_coverage=gate)
+        return [raft.final_answer(a.text) for a in answer(records, passages)]
+
+    seconds = absorb_update(hybrid, corpus, chunking, questions, final_answers)
+    passages = retrieved(reader, questions, config.k, min_coverage=gate)
+    answers = answer(questions, passages)
+    row = score_row(corpus, answers, questions, passages, variant, base, "v2", [r.extra["answers_v2"] for r in questions],
+                    json_format=True, question_set="updates", metric_role="update", headline=True)
+    row.stale_rate = sample.stale_rate([raft.final_answer(a.text) for a in answers], questions)
+    row.update_seconds = seconds
     return row
 
 
-def comparison(base_model, tokenizer, raft_fitted, records: Sequence, hybrid, config: BothConfig,
+def comparison(base_model, tokenizer, corpus: Corpus, raft_fitted, records: Sequence, hybrid, config: BothConfig,
                facts_fitted=None) -> tuple[list[Row], dict]:
     """The RAFT paper's table on the course data, for answerable ``records``: the base model, the facts
     fine-tune (``facts_fitted``, optional) and the RAFT model reading the same retrieved passages, then
     the RAFT model with no passages, with the oracle only and with distractors only (mined like the
-    training set, seeded by ``config.seed + 1``). Returns the rows and ``{row name: answers}``."""
+    training set, seeded by ``config.seed + 1``). Each row is filed under the rung whose system it measures
+    (the base model reading passages: rag; the facts fine-tune: ft; RAFT: both). Returns the rows and
+    ``{row name: answers}``."""
     retriever = pick_retriever(hybrid, config.retriever)
     top = retrieved(retriever, records, config.k)
     oracle, distract = probe_passages(records, hybrid.dense.all_chunks(), retriever, config.raft,
@@ -199,36 +202,40 @@ def comparison(base_model, tokenizer, raft_fitted, records: Sequence, hybrid, co
         answers = answer_with(model, tok, records, passages, json_only=is_raft and config.json_only)
         name = f"{who}, {passages.name}"
         replies[name] = answers
-        rows.append(score_row(answers, records, passages, name, {"rung": rung}, json_format=is_raft))
+        rows.append(score_row(corpus, answers, records, passages, name, {"rung": rung}, json_format=is_raft,
+                              question_set="heldout answerable", metric_role="answers"))
     return rows, replies
 
 
-def both_rung(model, tokenizer, heldout, profile: Profile, model_name: str = "",
-              config: BothConfig = BothConfig(), limit: int | None = None, isolate: bool = False,
-              compare_base: bool = True) -> list[Row]:
-    """RAFT-train the JSON reader (``isolate``: in a child process), then score it with retrieval on v1 and
-    after the v2 update (the first ``limit`` updated facts); ``compare_base`` adds the base model reading the
-    same retrieved passages (the ladder leaves it to its rag rung, which reads them already, and passes no
-    base ``model``)."""
+def both_rung(model, tokenizer, corpus: Corpus, heldout: HeldOut, profile: Profile, model_name: str = "",
+              config: BothConfig = BothConfig(), chunking: ChunkConfig = COURSE_CHUNKING, limit: int | None = None,
+              isolate: bool = False, compare_base: bool = True) -> list[Row]:
+    """RAFT-train the JSON reader (``isolate``: in a child process) on ``corpus`` cut by ``chunking``, then
+    score it with retrieval on v1 and after the v2 update (the first ``limit`` updated facts); ``compare_base``
+    adds the base model reading the same retrieved passages, as a baseline row (the ladder leaves it to its rag
+    rung, which reads them already, and passes no base ``model``)."""
     if compare_base and model is None:
         raise LabkitError("both_rung(compare_base=True) needs the base model", "pass the base model, or compare_base=False")
     base = {"rung": "both", "model": model_name, "profile": profile.name}
     print(f"[ladder] rung both: index v1 (dense + BM25), build the RAFT set ({config.retriever} distractors), train")
-    hybrid = build_course_retriever("v1")
-    fitted = train_raft(model_name or profile.generator, raft_set(hybrid, config), config, isolate)
-    questions = heldout.facts + heldout.unanswerable
+    hybrid = build_retriever(corpus, "v1", chunking)
+    fitted = train_raft(model_name or profile.generator, raft_set(corpus, hybrid, config), config, isolate)
+    questions = heldout.questions
     reader = pick_retriever(hybrid, config.retriever)
-    min_coverage = course_min_coverage(reader, config.k, quantile=config.abstain_quantile)
-    top = retrieved(reader, questions, config.k, min_coverage=min_coverage)
+    gate = min_coverage(corpus, reader, config.k, quantile=config.abstain_quantile)
+    top = retrieved(reader, questions, config.k, min_coverage=gate)
     rows = []
     if compare_base:
         print("[ladder] rung both: the base model reads the retrieved passages")
-        rows.append(score_row(answer_with(model, tokenizer, questions, top), questions, top,
-                              variant_name(config, "base") + " (same passages as both)", {**base, "rung": "rag"}))
+        rows.append(score_row(corpus, answer_with(model, tokenizer, questions, top), questions, top,
+                              variant_name(config, "base") + " (same passages as both)", base,
+                              question_set="heldout", metric_role="answers"))
     print("[ladder] rung both: the RAFT model reads the retrieved passages")
-    main = score_row(answer_with(fitted.model, fitted.tokenizer, questions, top, json_only=config.json_only),
-                     questions, top, variant_name(config), base, json_format=True)
+    main = score_row(corpus, answer_with(fitted.model, fitted.tokenizer, questions, top, json_only=config.json_only),
+                     questions, top, variant_name(config), base, json_format=True,
+                     question_set="heldout", metric_role="answers", headline=True)
     main.train_seconds, main.adapter_mb = fitted.result.seconds, fitted.adapter_mb
     print("[ladder] rung both: corpus v2 lands: upsert the changed documents, ask the updated facts")
-    updated = update_row(fitted.model, fitted.tokenizer, hybrid, base, config, variant_name(config), limit, min_coverage)
+    updated = update_row(fitted.model, fitted.tokenizer, corpus, hybrid, base, config, variant_name(config),
+                         chunking, limit, gate)
     return [*rows, main, updated]

@@ -31,11 +31,12 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Protocol
 
 from labkit.errors import LabkitError, require_text
-from labkit.runtime import progress_off, say_once
+from labkit.models import model_source
+from labkit.runtime import get_profile, progress_off, quiet_import, say_once
 
 
 class DocumentLike(Protocol):
-    """What a chunker needs from a document (``labkit.data.Document`` has these and more)."""
+    """What a chunker needs from a document (``labkit.course.data.Document`` has these and more)."""
 
     doc_id: str
     text: str
@@ -55,7 +56,7 @@ class Chunk:
     chunk_id: str  # "{doc_id}#{position}"
     doc_id: str
     doc_version: Any
-    access: str  # the access label: who may read it (see labkit.index.AccessPolicy)
+    access: str  # the access label: who may read it (see labkit.retrieval.index.AccessPolicy)
     position: int  # 0, 1, 2 ... within its document
     heading_path: tuple[str, ...]  # Markdown headings above it, outermost first
     text: str  # an exact slice of the document's text
@@ -166,7 +167,7 @@ def chunk_whole(doc: DocumentLike, with_title: bool = True) -> list[Chunk]:
     """The whole document as one chunk (``title + " " + text`` when it has a title).
 
     The embedder reads only its first ``max_seq_length`` word pieces (256 for
-    MiniLM); :class:`labkit.embed.Embedder` says so once when that happens.
+    MiniLM); :class:`labkit.retrieval.embed.Embedder` says so once when that happens.
 
     >>> from types import SimpleNamespace as Doc
     >>> doc = Doc(doc_id="d", title="Hours", text="Open 9-5.", access="public", doc_version=1)
@@ -222,9 +223,6 @@ def chunk_documents(docs: Iterable[DocumentLike], config: ChunkConfig = ChunkCon
 
 def default_tokenizer(model_key: str | None = None):
     """The tokenizer of an embedder (the profile's by default), loaded without the model."""
-    from labkit.models import model_source
-    from labkit.runtime import get_profile, quiet_import
-
     transformers = quiet_import("transformers")
     return transformers.AutoTokenizer.from_pretrained(model_source(model_key or get_profile().embedder))
 

@@ -2,7 +2,7 @@
 
 The escalation ladder as a procedure: state what a use case needs (:class:`Needs`), then walk the rungs
 from the cheapest (prompt, rag, ft, both) and stop at the first whose measured headline figures
-(:func:`labkit.ladder.headlines`) meet every need. :func:`differences` and :func:`reach_for` rebuild
+(:func:`labkit.scoreboard.headlines`) meet every need. :func:`differences` and :func:`reach_for` rebuild
 the two classic tables ("RAG vs fine-tuning: the main differences" and "I want to… reach for…") with a
 measured number in every cell the kit can measure.
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from labkit.scoreboard import RUNG_ORDER
+from labkit.scoreboard import RUNGS
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Needs:
 
 
 def unmet(needs: Needs, figures: dict) -> list[str]:
-    """The needs that a rung's ``figures`` (one entry of :func:`labkit.ladder.headlines`) fail, in words;
+    """The needs that a rung's ``figures`` (one entry of :func:`labkit.scoreboard.headlines`) fail, in words;
     a figure the rung never measured fails its need.
 
     >>> unmet(Needs(cite=True, fresh=True), {"citation_recall": 0.8, "stale_rate": 0.0, "update_seconds": None})
@@ -77,7 +77,7 @@ def _pct(value) -> str:
 
 def cheapest_rung(needs: Needs, summary: dict[str, dict]) -> str | None:
     """The first rung, cheapest first, whose measured figures meet every need (None: no rung does)."""
-    for rung in RUNG_ORDER:
+    for rung in RUNGS:
         if rung in summary and not unmet(needs, summary[rung]):
             return rung
     return None
@@ -87,7 +87,7 @@ def justify(needs: Needs, summary: dict[str, dict]) -> str:
     """Why the cheapest rung wins: what each cheaper rung failed, with its numbers."""
     chosen = cheapest_rung(needs, summary)
     lines = []
-    for rung in RUNG_ORDER:
+    for rung in RUNGS:
         if rung not in summary:
             continue
         failed = unmet(needs, summary[rung])

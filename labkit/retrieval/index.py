@@ -34,8 +34,8 @@ missing or damaged one. The index records its embedder's key and dimension, and
 refuses another embedder.
 
 >>> from types import SimpleNamespace as Doc
->>> from labkit.chunk import chunk_whole
->>> from labkit.embed import HashingEmbedder
+>>> from labkit.retrieval.chunk import chunk_whole
+>>> from labkit.retrieval.embed import HashingEmbedder
 >>> docs = [Doc(doc_id="prices", text="the pro plan costs 12 euros", access="public", doc_version=1),
 ...         Doc(doc_id="salaries", text="salaries are paid on the 25th", access="finance", doc_version=1)]
 >>> chunks = [c for d in docs for c in chunk_whole(d)]
@@ -58,10 +58,11 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from labkit.chunk import Chunk
 from labkit import storage
 from labkit.errors import LabkitError
-from labkit.storage import MANIFEST, write_folder
+from labkit.retrieval.chunk import Chunk
+from labkit.retrieval.embed import EmbedConfig, Embedder
+from labkit.storage import write_folder
 
 FORMAT = 1
 FILES = ("vectors.faiss", "chunks.jsonl", "index.json")
@@ -315,26 +316,25 @@ class VectorIndex:
 
     def save(self, folder: Path | str) -> Path:
         """Write the index to ``folder`` atomically (aside first, then renamed into place)."""
-        import faiss
-
         folder = Path(folder)
         if folder.exists() and any(folder.iterdir()) and not (folder / "index.json").exists():
             raise LabkitError(f"{folder} exists and is not a labkit index", "save into a new or empty folder")
-        def write(tmp: Path) -> None:
-            if self.faiss is not None:
-                faiss.write_index(self.faiss, str(tmp / "vectors.faiss"))
-            else:
-                (tmp / "vectors.faiss").write_bytes(b"")
-            with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
-                for i, chunk in sorted(self.chunks.items()):
-                    f.write(json.dumps({"id": i, **dataclasses.asdict(chunk)}, ensure_ascii=False) + "\n")
-            (tmp / "index.json").write_text(json.dumps({
-                "format": FORMAT, "embedder": self.embedder_key, "dimension": self.dimension,
-                "config": dataclasses.asdict(self.config), "access_policy": self.policy.to_json(),
-                "next_id": self.next_id, "chunks": len(self.chunks)}, indent=1))
+        return write_folder(folder, self.write_files, FILES)
 
-        write_folder(folder, write, FILES)
-        return folder
+    def write_files(self, folder: Path) -> None:
+        """Write :data:`FILES` into ``folder`` (:meth:`save` does it aside, with checksums)."""
+        import faiss
+
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.faiss is not None:
+            faiss.write_index(self.faiss, str(folder / "vectors.faiss"))
+        else:
+            (folder / "vectors.faiss").write_bytes(b"")
+        write_chunks(folder / "chunks.jsonl", sorted(self.chunks.items()))
+        (folder / "index.json").write_text(json.dumps({
+            "format": FORMAT, "embedder": self.embedder_key, "dimension": self.dimension,
+            "config": dataclasses.asdict(self.config), "access_policy": self.policy.to_json(),
+            "next_id": self.next_id, "chunks": len(self.chunks)}, indent=1))
 
     @classmethod
     def load(cls, folder: Path | str, embedder=None,
@@ -344,14 +344,17 @@ class VectorIndex:
         ``embedder`` defaults to the one the index was built with (loaded by its key);
         another one raises. ``access_policy`` defaults to the saved one.
         """
+        verify_folder(Path(folder))
+        return cls.read_files(Path(folder), embedder, access_policy)
+
+    @classmethod
+    def read_files(cls, folder: Path, embedder=None,
+                   access_policy: AccessPolicy | Mapping[str, Iterable[str]] | None = None) -> "VectorIndex":
+        """The index in ``folder`` as :meth:`write_files` left it (checked by the caller)."""
         import faiss
 
-        folder = Path(folder)
-        verify_folder(folder)
         meta = json.loads((folder / "index.json").read_text())
         if embedder is None:
-            from labkit.embed import EmbedConfig, Embedder
-
             embedder = Embedder(EmbedConfig(model=meta["embedder"]))
         if (embedder.key, int(embedder.dimension)) != (meta["embedder"], meta["dimension"]):
             raise LabkitError(
@@ -365,15 +368,10 @@ class VectorIndex:
             index.faiss = faiss.read_index(str(folder / "vectors.faiss"))
         index.next_id = meta["next_id"]
         index._label_of_id = [None] * index.next_id
-        with open(folder / "chunks.jsonl", encoding="utf-8") as f:
-            for line in f:
-                row = json.loads(line)
-                i = row.pop("id")
-                row["heading_path"] = tuple(row["heading_path"])
-                chunk = Chunk(**row)
-                index.chunks[i] = chunk
-                index.ids_by_doc.setdefault(chunk.doc_id, []).append(i)
-                index._label_of_id[i] = chunk.access
+        for i, chunk in read_chunks(folder / "chunks.jsonl"):
+            index.chunks[i] = chunk
+            index.ids_by_doc.setdefault(chunk.doc_id, []).append(i)
+            index._label_of_id[i] = chunk.access
         return index
 
 
@@ -402,6 +400,24 @@ def faiss_threads(count: int | None):
 def verify_folder(folder: Path) -> None:
     """Check a saved index folder: present, complete, and every file matching ``SHA256SUMS``."""
     storage.verify_folder(folder, FILES, "index")
+
+
+def write_chunks(path: Path, numbered: Iterable[tuple[int, Chunk]]) -> None:
+    """Chunks as JSON lines, each with its number (a FAISS id, or a position)."""
+    with open(path, "w", encoding="utf-8") as f:
+        for i, chunk in numbered:
+            f.write(json.dumps({"id": i, **dataclasses.asdict(chunk)}, ensure_ascii=False) + "\n")
+
+
+def read_chunks(path: Path) -> list[tuple[int, Chunk]]:
+    """What :func:`write_chunks` wrote: (number, chunk) pairs, in file order."""
+    numbered = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            i = row.pop("id")
+            numbered.append((i, Chunk(**{**row, "heading_path": tuple(row["heading_path"])})))
+    return numbered
 
 
 def check_unique_chunks(chunks: Sequence[Chunk]) -> None:

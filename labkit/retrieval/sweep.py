@@ -15,10 +15,10 @@ What labs 02 and 03 plot, each as plain numbers:
   full space what the picture suggests.
 
 Randomness comes in as an argument (a ``random.Random`` or a ``numpy`` ``Generator``). A worked
-example with the model-free :class:`labkit.embed.HashingEmbedder` (only shared words match):
+example with the model-free :class:`labkit.retrieval.embed.HashingEmbedder` (only shared words match):
 
 >>> from types import SimpleNamespace as Doc
->>> from labkit.embed import HashingEmbedder
+>>> from labkit.retrieval.embed import HashingEmbedder
 >>> docs = [Doc(doc_id="hours", title="Opening hours", kind="wiki", access="public", doc_version=1,
 ...             text="We open at nine and close at five on weekdays."),
 ...         Doc(doc_id="refunds", title="Refunds", kind="wiki", access="public", doc_version=1,
@@ -32,10 +32,12 @@ example with the model-free :class:`labkit.embed.HashingEmbedder` (only shared w
 
 The course-sized runs take seconds to minutes (embedding is the cost)::
 
-    >>> from labkit import data
-    >>> from labkit.embed import Embedder
-    >>> sample = sample_questions(data.load_qa("qa_facts"), 100, random.Random(0))     # doctest: +SKIP
-    >>> points = chunk_size_sweep(data.load_corpus("v1"), sample, Embedder(), [32, 128])  # doctest: +SKIP
+    >>> from labkit.course.corpus import course_corpus
+    >>> from labkit.retrieval.embed import Embedder
+    >>> sample = sample_questions(course_corpus().questions("facts"), 100, random.Random(0))
+    >>> len(sample), all(q.gold_doc_ids for q in sample)
+    (100, True)
+    >>> points = chunk_size_sweep(course_corpus().documents("v1"), sample, Embedder(), [32, 128])  # doctest: +SKIP
     >>> curve = search_tradeoff(*clustered_vectors(20_000, np.random.default_rng(0), queries=200))  # doctest: +SKIP
 """
 
@@ -50,10 +52,10 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from labkit.chunk import Chunk, ChunkConfig, chunk_documents
+from labkit.retrieval.chunk import Chunk, ChunkConfig, chunk_documents
 from labkit.errors import LabkitError
-from labkit.index import IndexConfig, VectorIndex, faiss_threads
-from labkit.retrieval_metrics import recall_at_k
+from labkit.retrieval.index import IndexConfig, VectorIndex, faiss_threads
+from labkit.retrieval.metrics import recall_at_k
 
 
 # ---------------------------------------------------------------------------
@@ -153,7 +155,7 @@ def score_rankings(rankings: Sequence[Sequence[str]], questions: Sequence[Any], 
 class SweepConfig:
     """How :func:`chunk_size_sweep` cuts and scores."""
 
-    method: str = "window"  # a labkit.chunk method: "window", "sentences" or "markdown"
+    method: str = "window"  # a labkit.retrieval.chunk method: "window", "sentences" or "markdown"
     overlap_share: float = 0.25  # window overlap, as a share of the chunk size
     ks: tuple[int, ...] = (1, 5)  # recall@k for each k
 
@@ -245,7 +247,7 @@ def search_tradeoff(vectors: np.ndarray, queries: np.ndarray,
     """Flat, then HNSW at each ``ef_search``, then IVF at each ``nprobe``, on the same vectors.
 
     Recall is measured against the flat index's top ``k`` (so flat scores 1.0 by definition);
-    time is the median per single query through :meth:`labkit.index.VectorIndex.search_vector`.
+    time is the median per single query through :meth:`labkit.retrieval.index.VectorIndex.search_vector`.
 
     >>> x, q = clustered_vectors(2_000, np.random.default_rng(0), dimension=32, queries=20)
     >>> curve = search_tradeoff(x, q, TradeoffConfig(ef_search=(64,), nprobe=(1,)))

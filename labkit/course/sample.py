@@ -1,0 +1,81 @@
+"""The frozen held-out sample every rung is scored on, and the one way its answers are scored.
+
+:func:`heldout_sample` draws the sample once, with the ``random.Random`` it is given: held-out fact
+questions (half never trained on, half paraphrases of trained facts), unanswerable questions and
+held-out format tasks. :func:`score` is the single scoring entry point of the ladder: accuracy,
+hallucination, abstention and invented identifiers (:func:`labkit.evals.score_answers`), with the
+corpus's own identifiers as the known ones.
+
+>>> import random
+>>> from labkit.course.corpus import course_corpus
+>>> corpus = course_corpus()
+>>> s = heldout_sample(corpus, 40, random.Random(0))
+>>> len(s.facts), len(s.unanswerable), {r.extra["split"] for r in s.facts} == {"heldout_unseen", "heldout_paraphrase"}
+(40, 20, True)
+>>> score(corpus, ["I don't know.", "TCK-2024-99999"], s.unanswerable[:1] + s.facts[:1])["fabricated_id_rate"]
+0.5
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Sequence
+
+from labkit import evals
+from labkit.course.corpus import Corpus
+from labkit.course.data import QARecord
+from labkit.errors import LabkitError
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The frozen evaluation sample every rung is scored on."""
+
+    facts: list  # fact questions: unseen facts and paraphrases of trained ones
+    unanswerable: list
+    format_tasks: list
+
+    @property
+    def questions(self) -> list:
+        """The facts, then the unanswerable questions: what the answer rows of every rung are scored on."""
+        return self.facts + self.unanswerable
+
+
+def heldout_sample(corpus: Corpus, size: int, rng: random.Random) -> HeldOut:
+    """Sample ``size`` held-out fact questions (half unseen, half paraphrased), ``size // 2`` unanswerable
+    questions and ``size // 2`` held-out format tasks (fewer where the corpus has fewer), with ``rng``."""
+    facts = corpus.questions("facts")
+    unseen = [r for r in facts if r.extra["split"] == "heldout_unseen"]
+    paraphrased = [r for r in facts if r.extra["split"] == "heldout_paraphrase"]
+    half = size // 2
+    unanswerable = corpus.questions("unanswerable")
+    tasks = corpus.tasks("heldout")
+    if len(unseen) < half or len(paraphrased) < size - half:
+        raise LabkitError(f"corpus {corpus.name!r} has {len(unseen)} unseen and {len(paraphrased)} paraphrased held-out "
+                          f"fact questions; a sample of {size} needs {half} and {size - half}",
+                          f"ask for a smaller sample (at most {2 * min(len(unseen), len(paraphrased))})")
+    return HeldOut(
+        facts=rng.sample(unseen, half) + rng.sample(paraphrased, size - half),
+        unanswerable=rng.sample(unanswerable, min(half, len(unanswerable))),
+        format_tasks=rng.sample(tasks, min(half, len(tasks))),
+    )
+
+
+def score(corpus: Corpus, texts: Sequence[str], records: Sequence[QARecord],
+          golds: Sequence[Sequence[str]] | None = None) -> dict:
+    """Score the answers ``texts`` to ``records`` (against their golds, or the ``golds`` given: a v2 answer,
+    say): ``n``, accuracy, hallucination, abstention and invented-id rates (:func:`labkit.evals.score_answers`)."""
+    return evals.score_answers(list(texts), golds or [r.answers for r in records], [r.answerable for r in records],
+                               corpus.known_ids, corpus.id_patterns, [r.question for r in records])
+
+
+def stale_rate(texts: Sequence[str], records: Sequence[QARecord]) -> float | None:
+    """Share of answers to update questions that give the old (v1) value and not the new (v2) one.
+
+    >>> from types import SimpleNamespace as Q
+    >>> r = Q(extra={"answers_v1": ["30 days"], "answers_v2": ["45 days"]})
+    >>> stale_rate(["Within 30 days.", "45 days now, 30 before"], [r, r])
+    0.5
+    """
+    return evals.rate(evals.is_stale(t, r.extra["answers_v1"], r.extra["answers_v2"]) for t, r in zip(texts, records))

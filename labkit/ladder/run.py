@@ -1,0 +1,103 @@
+"""The ladder: run each rung on the same held-out questions and fill the scoreboard.
+
+The rungs, in climbing order: ``prompt`` (the base model, closed-book, and few-shot for the JSON format:
+:mod:`labkit.ladder.prompt`), ``rag`` (the base model reading retrieved passages, the v1 -> v2 update, the
+access check and the "RAG to fix a format" anti-pattern: :mod:`labkit.ladder.rag`), ``ft`` (the format
+fine-tune, and the facts fine-tune anti-pattern on six question sets: :mod:`labkit.ladder.ft`) and ``both``
+(a RAFT-trained reader answering in JSON from retrieved passages, on v1 and after the update:
+:mod:`labkit.ladder.both`). Each rung files its own rows and marks its headlines; JSON replies are decoded
+under the schema guard (:mod:`labkit.constrain`) unless ``LadderConfig(json_guard=False)``. This module only
+runs them: nothing in the kit imports it but the command line.
+
+>>> config = LadderConfig(rungs=("prompt",), out=Path("results/ladder"))
+>>> rows = run_ladder(config)                      # doctest: +SKIP
+>>> print(format_table(rows))                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from labkit.course.corpus import Corpus, course_corpus
+from labkit.course.sample import heldout_sample
+from labkit.errors import LabkitError
+from labkit.ladder.both import BothConfig, both_rung
+from labkit.ladder.ft import ft_rung
+from labkit.ladder.prompt import prompt_rung
+from labkit.ladder.rag import ABSTAIN_QUANTILE, COURSE_CHUNKING, rag_rung
+from labkit.models import load_generator
+from labkit.retrieval.answer import RagConfig
+from labkit.retrieval.chunk import ChunkConfig
+from labkit.runtime import get_profile, release_memory, seed_everything
+from labkit.scoreboard import RUNGS, Row, append_rows, format_headlines, format_table, headlines, plot_headlines
+
+
+@dataclass(frozen=True)
+class LadderConfig:
+    """What to run and where to write it."""
+
+    rungs: tuple[str, ...] = RUNGS
+    out: Path = Path("results/ladder")
+    seed: int = 0
+    profile: str | None = None  # None: the automatic profile
+    few_shot: int = 2  # worked examples in the few-shot format prompt
+    rag: RagConfig = RagConfig(min_score=0.0)  # BM25 scores are not cosines: the rungs abstain on coverage instead
+    abstain_quantile: float | None = ABSTAIN_QUANTILE  # calibrates the rag and both rungs' min_coverage (None: no gate)
+    chunking: ChunkConfig = COURSE_CHUNKING
+    sample: int | None = None  # cap every scored set at this many questions (a quick run, as lab 09 does)
+    json_guard: bool = True  # decode every JSON reply under the reply schema's guard (labkit.constrain)
+    isolate_training: bool = True  # train each adapter in a child process, so its memory goes back when it ends
+
+
+def run_ladder(config: LadderConfig = LadderConfig(), corpus: Corpus | None = None) -> list[Row]:
+    """Run the chosen rungs on ``corpus`` (the course company by default), append their rows to
+    ``out/scoreboard.json``, plot ``out/ladder.png``."""
+    unknown = [r for r in config.rungs if r not in RUNGS]
+    if unknown:
+        raise LabkitError(f"unknown rung(s): {', '.join(unknown)}", f"choose from: {', '.join(RUNGS)}")
+    corpus = corpus or course_corpus()
+    profile = get_profile(config.profile)
+    if config.sample:
+        profile = replace(profile, eval_examples=config.sample)
+    rng = seed_everything(config.seed)
+    heldout = heldout_sample(corpus, profile.eval_examples, rng)
+    print(f"[ladder] profile {profile.name}: {len(heldout.facts)} fact questions, "
+          f"{len(heldout.unanswerable)} unanswerable, {len(heldout.format_tasks)} format tasks")
+    model, tokenizer = load_generator(profile.generator)
+    rows: list[Row] = []
+    if "prompt" in config.rungs:
+        print("[ladder] rung prompt: closed-book questions, few-shot JSON replies, the updated facts closed-book")
+        # the worked examples get their own generator, so the sample's size does not change which are drawn
+        rows += prompt_rung(model, tokenizer, corpus, heldout, profile, random.Random(config.seed), config.few_shot,
+                            profile.generator, config.json_guard, limit=config.sample)
+    if "rag" in config.rungs:
+        print("[ladder] rung rag: index v1, answer with passages, check restricted questions, apply the v2 update")
+        rows += rag_rung(model, tokenizer, corpus, heldout, profile, profile.generator, config.rag, config.chunking,
+                         config.abstain_quantile, config.sample, config.json_guard)
+        release_memory()
+    if "ft" in config.rungs:
+        rows += ft_rung(model, tokenizer, corpus, heldout, profile, random.Random(config.seed), profile.generator,
+                        limit=config.sample, json_only=config.json_guard, isolate=config.isolate_training)
+        release_memory()
+    if "both" in config.rungs:
+        compare_base = "rag" not in config.rungs  # else the rag rung has read the same passages already
+        if not compare_base:
+            model = None  # the base model is done with: its memory goes back before RAFT trains
+            release_memory()
+        rows += both_rung(model, tokenizer, corpus, heldout, profile, profile.generator,
+                          replace(BothConfig(), json_only=config.json_guard, abstain_quantile=config.abstain_quantile),
+                          config.chunking, limit=config.sample, isolate=config.isolate_training,
+                          compare_base=compare_base)
+    for row in rows:
+        row.seed = config.seed
+    out = Path(config.out)
+    all_rows = append_rows(out / "scoreboard.json", rows)
+    summary = headlines(all_rows)
+    plot_headlines(summary, out / "ladder.png")
+    print(format_table(all_rows))
+    print()
+    print(format_headlines(summary))
+    print(f"[ladder] wrote {out / 'scoreboard.json'} and {out / 'ladder.png'}")
+    return all_rows
