@@ -18,10 +18,12 @@ import argparse
 import random
 import time
 
-from labkit import data, evals, prompts
-from labkit.both import pick_retriever
+from labkit import evals, prompts
+from labkit.course.corpus import course_corpus
+from labkit.course.sample import heldout_sample
 from labkit.generate import GenerateConfig, generate
-from labkit.ladder import build_course_retriever, few_shot_examples, heldout_sample
+from labkit.ladder.prompt import few_shot_examples
+from labkit.ladder.rag import build_retriever, pick_retriever
 from labkit.models import load_generator
 from labkit.runtime import get_profile, inference_dtype
 
@@ -29,18 +31,19 @@ from labkit.runtime import get_profile, inference_dtype
 def workloads(questions: int, tasks: int) -> dict:
     """name -> (conversations, max_new_tokens, json schema or None, scorer of the answer texts)."""
     profile = get_profile()
-    heldout = heldout_sample(profile, random.Random(0))
+    corpus = course_corpus()
+    heldout = heldout_sample(corpus, profile.eval_examples, random.Random(0))
     facts, format_tasks = heldout.facts[:questions], heldout.format_tasks[:tasks]
-    bm25 = pick_retriever(build_course_retriever("v1"), "bm25")
+    bm25 = pick_retriever(build_retriever(corpus, "v1"), "bm25")
     golds = [r.answers for r in facts]
 
     def accuracy(texts):
         return evals.rate(evals.answer_matches(t, g) for t, g in zip(texts, golds))
 
-    schema = data.load_reply_schema()
+    schema = corpus.reply_schema
     rag = [prompts.rag_messages(r.question, [(h.chunk.doc_id, h.chunk.searchable_text)
                                              for h in bm25.search(r.question, k=3, role="agent")]) for r in facts]
-    examples = few_shot_examples(2, random.Random(0))
+    examples = few_shot_examples(corpus, 2, random.Random(0))
     replies = [prompts.format_messages(prompts.format_request(t.message, t.ticket_id, t.product_code), examples)
                for t in format_tasks]
     return {

@@ -6,6 +6,7 @@ Cold = a fresh Python process (imports included); warm = a second load in the sa
 The conversion runs into a temporary LABKIT_CACHE so your own cache is untouched.
 """
 
+import argparse
 import json
 import os
 import subprocess
@@ -34,6 +35,7 @@ def folder_mb(path: Path) -> float:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # no options: --help only
     env = dict(os.environ, HF_HUB_OFFLINE="1", TQDM_DISABLE="1")
     with tempfile.TemporaryDirectory() as tmp:
         env["LABKIT_CACHE"] = tmp

@@ -4,7 +4,7 @@ For each training set the kit uses (the format replies of lab 06, the RAFT examp
 ``quantize`` setting, a fresh process loads the generator, plans memory with the profile's budget, trains a
 few steps and reports useful tokens per second and its peak resident memory (``ru_maxrss``). Runs
 alternate between the settings, so a busy machine slows both alike. ``TrainConfig(quantize="auto")``
-picks by device (:func:`labkit.train.resolve_quantize`); these are the figures behind its choice.
+picks by device (:func:`labkit.tuning.plan.resolve_quantize`); these are the figures behind its choice.
 
     HF_HUB_OFFLINE=1 LABKIT_PROFILE=ci python scripts/bench_quantize.py --steps 4
 """
@@ -24,18 +24,21 @@ def one_run(which: str, quantize: str, steps: int) -> dict:
     """Train ``steps`` steps of ``which`` with ``quantize`` in this process; return its figures."""
     import resource
 
-    from labkit.train import load_trainable, train
+    from labkit.course.corpus import course_corpus
+    from labkit.tuning.train import load_trainable, train
 
+    corpus = course_corpus()
     if which == "format":
-        from labkit.ft import FORMAT_TRAINING, format_training_examples
+        from labkit.ladder.ft import FORMAT_TRAINING, format_training_examples
 
-        examples, config = format_training_examples(), FORMAT_TRAINING
+        examples, config = format_training_examples(corpus), FORMAT_TRAINING
     else:
-        from labkit.both import BothConfig, raft_set
-        from labkit.ladder import build_course_retriever
+        from labkit.ladder.both import BothConfig, raft_set
+        from labkit.ladder.rag import build_retriever
 
         both = BothConfig()
-        examples, config = [e.to_example() for e in raft_set(build_course_retriever("v1"), both)], both.training
+        examples = [e.to_example() for e in raft_set(corpus, build_retriever(corpus, "v1"), both)]
+        config = both.training
     config = replace(config, quantize=quantize, max_steps=steps)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     model, tokenizer = load_trainable(None, config)

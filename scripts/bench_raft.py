@@ -1,8 +1,8 @@
-"""The both rung, measured: RAFT (labkit.both.BothConfig) against the base model on the same retrieved
+"""The both rung, measured: RAFT (labkit.ladder.both.BothConfig) against the base model on the same retrieved
 passages, with and without the JSON guard, the RAFT paper's probes, and the v2 update, in one run.
 
 Rows on the ladder's held-out sample (profile-sized facts + unanswerable questions, seed 0): base + top-k,
-RAFT + top-k (guard off, then on), each behind the rung's coverage gate; then `labkit.both.comparison` on 20
+RAFT + top-k (guard off, then on), each behind the rung's coverage gate; then `labkit.ladder.both.comparison` on 20
 of the facts (base, the facts fine-tune with --facts, RAFT with passages / none / oracle only / distractors
 only); then the v2 update.
 
@@ -16,8 +16,10 @@ import random
 import time
 from dataclasses import replace
 
-from labkit import both
-from labkit.ladder import build_course_retriever, course_min_coverage, heldout_sample
+from labkit.course.corpus import course_corpus
+from labkit.course.sample import heldout_sample
+from labkit.ladder import both
+from labkit.ladder.rag import build_retriever, min_coverage, pick_retriever
 from labkit.models import load_generator
 from labkit.runtime import get_profile, seed_everything
 from labkit.scoreboard import format_table
@@ -39,36 +41,37 @@ def main() -> None:
         config = replace(config, training=replace(config.training, learning_rate=args.learning_rate))
     print(config, flush=True)
     profile = get_profile()
-    heldout = heldout_sample(profile, seed_everything(0))
-    hybrid = build_course_retriever("v1")
-    examples = both.raft_set(hybrid, config)
+    corpus = course_corpus()
+    heldout = heldout_sample(corpus, profile.eval_examples, seed_everything(0))
+    hybrid = build_retriever(corpus, "v1")
+    examples = both.raft_set(corpus, hybrid, config)
     fitted = both.train_raft(profile.generator, examples, config)
     print(f"RAFT set {len(examples)} examples; trained {fitted.result.seconds:.0f} s, loss "
           f"{fitted.result.losses[0]:.2f} -> {fitted.result.losses[-1]:.2f}{' (cache)' if fitted.from_cache else ''}")
-    questions = heldout.facts + heldout.unanswerable
-    reader = both.pick_retriever(hybrid, config.retriever)
-    gate = course_min_coverage(reader, config.k, quantile=config.abstain_quantile)
+    questions = heldout.questions
+    reader = pick_retriever(hybrid, config.retriever)
+    gate = min_coverage(corpus, reader, config.k, quantile=config.abstain_quantile)
     top = both.retrieved(reader, questions, config.k, min_coverage=gate)
     base_model, tokenizer = load_generator(profile.generator)
-    rows = [both.score_row(both.answer_with(base_model, tokenizer, questions, top), questions, top,
+    rows = [both.score_row(corpus, both.answer_with(base_model, tokenizer, questions, top), questions, top,
                            both.variant_name(config, "base"), {"rung": "rag"})]
     for guard in (False, True):
         answers = both.answer_with(fitted.model, fitted.tokenizer, questions, top, json_only=guard)
-        rows.append(both.score_row(answers, questions, top, both.variant_name(replace(config, json_only=guard)),
+        rows.append(both.score_row(corpus, answers, questions, top, both.variant_name(replace(config, json_only=guard)),
                                    {"rung": "both"}, json_format=True))
     print(format_table(rows), flush=True)
     facts_fitted = None
     if args.facts:
-        from labkit.ft import FACTS_TRAINING, FactsConfig, fact_sets
-        from labkit.train import fit
+        from labkit.ladder.ft import FACTS_TRAINING, FactsConfig, fact_sets
+        from labkit.tuning.fit import fit
 
-        facts_fitted = fit(profile.generator, fact_sets(profile, FactsConfig(), random.Random(0)).examples, FACTS_TRAINING)
-    compared, _ = both.comparison(base_model, tokenizer, fitted, random.Random(0).sample(heldout.facts, 20), hybrid,
+        facts_fitted = fit(profile.generator, fact_sets(corpus, FactsConfig(), random.Random(0)).examples, FACTS_TRAINING)
+    compared, _ = both.comparison(base_model, tokenizer, corpus, fitted, random.Random(0).sample(heldout.facts, 20), hybrid,
                                   config, facts_fitted)
     print(format_table(compared), flush=True)
     started = time.perf_counter()
-    update = both.update_row(fitted.model, fitted.tokenizer, hybrid, {"rung": "both"}, config, both.variant_name(config),
-                             min_coverage=gate)
+    update = both.update_row(fitted.model, fitted.tokenizer, corpus, hybrid, {"rung": "both"}, config,
+                             both.variant_name(config), gate=gate)
     print(format_table(rows + compared + [update]))
     print(f"v2 row wall {time.perf_counter() - started:.0f} s")
 

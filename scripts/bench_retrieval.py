@@ -1,6 +1,6 @@
 """Speed of the retrieval stack, in one run; prints Markdown for docs/BENCHMARKS.md.
 
-1. encoding throughput: labkit.embed.Embedder vs sentence-transformers called directly,
+1. encoding throughput: labkit.retrieval.embed.Embedder vs sentence-transformers called directly,
    on the same texts (SciFact abstracts when the folder is there, else course-like texts);
 2. search: flat (exact) ms per single query at several sizes, then HNSW and IVF
    recall@10 against ms/query at 50,000 chunks (random and low-rank synthetic vectors) and
@@ -33,8 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from labkit.chunk import Chunk  # noqa: E402
-from labkit.index import IndexConfig, VectorIndex, faiss_threads  # noqa: E402
+from labkit.retrieval.chunk import Chunk  # noqa: E402
+from labkit.retrieval.index import IndexConfig, VectorIndex, faiss_threads  # noqa: E402
 
 DIM = 384
 
@@ -93,9 +93,9 @@ def unit_vectors(n: int, rng: np.random.Generator, kind: str = "random", n_queri
 
 def scifact_vectors(folder: Path):
     """The real SciFact document and test-query vectors (from the embedding cache, else encoded)."""
-    from labkit.beir import load_beir
-    from labkit.embed import EmbedConfig, Embedder
-    from labkit.models import cache_dir
+    from labkit.retrieval.beir import load_beir
+    from labkit.retrieval.embed import EmbedConfig, Embedder
+    from labkit.runtime import cache_dir
 
     data = load_beir(folder, verify=False)
     embedder = Embedder(EmbedConfig("minilm-l6", cache_dir=cache_dir() / "embeddings"))
@@ -123,8 +123,8 @@ def median_ms(fn, queries: np.ndarray) -> float:
 
 
 def bench_encoding(n_texts: int, rounds: int, scifact: Path | None) -> list[str]:
-    from labkit.embed import EmbedConfig, Embedder
     from labkit.models import load_embedder
+    from labkit.retrieval.embed import EmbedConfig, Embedder
 
     if scifact and (scifact / "corpus.jsonl").exists():
         with open(scifact / "corpus.jsonl", encoding="utf-8") as f:
@@ -272,9 +272,9 @@ def bench_upsert(size: int, rng: np.random.Generator) -> list[str]:
 
 
 def bench_scifact(folder: Path) -> list[str]:
-    from labkit.beir import BenchConfig, format_results, run_benchmark
-    from labkit.embed import EmbedConfig, Embedder
-    from labkit.models import cache_dir
+    from labkit.retrieval.beir import BenchConfig, format_results, run_benchmark
+    from labkit.retrieval.embed import EmbedConfig, Embedder
+    from labkit.runtime import cache_dir
 
     config = BenchConfig(cache_dir=cache_dir() / "embeddings")
     embedder = Embedder(EmbedConfig(config.model, config.batch_size, config.cache_dir))

@@ -1,4 +1,4 @@
-"""labkit.train against a raw PyTorch LoRA loop, on the same batches, in one run.
+"""labkit.tuning.train against a raw PyTorch LoRA loop, on the same batches, in one run.
 
 Both start from the same freshly loaded model (QLoRA NF4 or plain LoRA), see the same
 length-grouped batches of the course's format examples in the same order, and take the same
@@ -19,13 +19,13 @@ import statistics
 import time
 from dataclasses import replace
 
-from labkit import data
-from labkit.ft import FORMAT_TRAINING, format_example
-from labkit.train import collate, encode_example, length_grouped_batches, load_trainable, train
+from labkit.course import data
+from labkit.ladder.ft import FORMAT_TRAINING, format_example
+from labkit.tuning.train import collate, encode_example, length_grouped_batches, load_trainable, train
 
 
 def raw_loop(config, examples, steps: int) -> float:
-    """Tokens/s of the plain loop on the batches labkit.train would take first."""
+    """Tokens/s of the plain loop on the batches labkit.tuning.train would take first."""
     import torch
 
     model, tokenizer = load_trainable(None, config)

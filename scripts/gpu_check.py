@@ -1,4 +1,4 @@
-"""Check labkit.train on real model shapes: speed and peak memory of QLoRA and LoRA, a raw
+"""Check labkit.tuning.train on real model shapes: speed and peak memory of QLoRA and LoRA, a raw
 transformers + peft loop on the same batches, and the memory planner under a T4-sized cap.
 
     python scripts/gpu_check.py --out gpu_check.json                      # CUDA: SmolLM2-135M, Qwen2.5-0.5B, 1.5B
@@ -13,7 +13,7 @@ handed to labkit as that model's source. The batches are random token ids: every
 
 Runs per model, all with LoRA r=16 (alpha 32) on every linear layer, ``--batch`` x ``--seq-len``:
 
-* ``labkit qlora`` / ``labkit lora``: :func:`labkit.train.load_trainable` + :func:`labkit.train.train`
+* ``labkit qlora`` / ``labkit lora``: :func:`labkit.tuning.train.load_trainable` + :func:`labkit.tuning.train.train`
   (completion-only logits), gradient checkpointing off, the compute dtype labkit picks (bf16 on
   Ampere and newer). A short ``train()`` call warms up first; the second call is the one measured.
 * ``raw qlora`` / ``raw lora``: the same base loading, then a plain loop in eval mode (so no
@@ -21,7 +21,7 @@ Runs per model, all with LoRA r=16 (alpha 32) on every linear layer, ``--batch``
   whole vocabulary at every position. This is how the reference numbers below were taken.
 * ``fit 15 GB``: QLoRA in fp16 as a Colab T4 runs it, with ``torch.cuda.set_per_process_memory_fraction``
   capping this process at ``--cap-gib`` and ``TrainConfig(memory_gb=cap, dtype="float16")``; the
-  plan that :func:`labkit.train.plan_fit` chose is printed, and whether peak memory stayed under the
+  plan that :func:`labkit.tuning.plan.plan_fit` chose is printed, and whether peak memory stayed under the
   cap. Its sequences are ``--fit-seq-len`` long (the GPU profile's max_seq_len), the worst case the
   planner plans for. (A real T4 shows about 14.7 GiB to torch, so 15 GiB is a little generous.)
 
@@ -56,8 +56,9 @@ import torch  # noqa: E402
 
 from labkit.errors import LabkitError  # noqa: E402
 from labkit.runtime import quiet_import  # noqa: E402
-from labkit.train import (GIB, Example, TrainConfig, _compute_dtype, collate, encode_example,  # noqa: E402
-                          load_base, load_trainable, optimizer_step, train)
+from labkit.tuning.plan import GIB  # noqa: E402
+from labkit.tuning.train import (Example, TrainConfig, _compute_dtype, collate, encode_example,  # noqa: E402
+                                 load_base, load_trainable, optimizer_step, train)
 
 # architecture values of the published configs (the weights are random here)
 ARCHS = {
@@ -82,7 +83,7 @@ PAD_ID, EOS_ID = 0, 1
 
 
 class IdTokenizer:
-    """Just enough of a tokenizer for labkit.train: a text is token ids written as numbers, no chat template."""
+    """Just enough of a tokenizer for labkit.tuning.train: a text is token ids written as numbers, no chat template."""
 
     eos_token = "<eos>"
     eos_token_id = EOS_ID
@@ -139,15 +140,16 @@ def build_source(name: str, kind: str, arch: dict, root: Path, device: str) -> s
 
 @contextlib.contextmanager
 def sources(mapping: dict[str, str]):
-    """Make labkit.models.model_source(key) return our temporary folders (load_trainable looks it up per call)."""
-    import labkit.models
+    """Make model_source(key) return our temporary folders where load_trainable looks it up (per call, in
+    labkit.tuning.train, which imports it from labkit.models: patch the name where it is used)."""
+    import labkit.tuning.train
 
-    original = labkit.models.model_source
-    labkit.models.model_source = lambda key: mapping[key]
+    original = labkit.tuning.train.model_source
+    labkit.tuning.train.model_source = lambda key: mapping[key]
     try:
         yield
     finally:
-        labkit.models.model_source = original
+        labkit.tuning.train.model_source = original
 
 
 def release(device: str) -> None:
