@@ -9,7 +9,8 @@ reads every import and keeps these rules):
 3. ``retrieval/``: chunk, embed, index, search, answer from passages (labs 02-05; never trains)
 4. ``tuning/``: the memory planner, LoRA/QLoRA training, the adapter cache, RAFT sets (labs 06-08)
 5. ``ladder/``: the rungs ``prompt rag ft both``, the runner ``run`` and the decision ``decide``
-6. ``checks labs demo cli``: exercise checkers, notebook generation, the command line (nothing imports the CLI)
+6. ``checks labs grade demo cli``: exercise checkers, notebook generation, grading a class, the command line
+   (nothing imports the CLI)
 """
 
 __version__ = "0.1.0"
@@ -21,5 +22,5 @@ LAYERS = (  # (name, modules and packages in it), lowest first: what tests/test_
     ("retrieval", ("labkit.retrieval",)),
     ("tuning", ("labkit.tuning",)),
     ("ladder", ("labkit.ladder",)),
-    ("top", ("labkit.checks", "labkit.labs", "labkit.demo", "labkit.cli", "labkit.__main__", "labkit")),
+    ("top", ("labkit.checks", "labkit.labs", "labkit.grade", "labkit.demo", "labkit.cli", "labkit.__main__", "labkit")),
 )

@@ -3,6 +3,8 @@
 Each checker prints one line per outcome: a pass, or the first failing case with
 what was expected, what came back, and a hint. A stub that still raises
 ``NotImplementedError`` is re-raised, so an unfinished lab stops at its exercise.
+Under ``labkit grade`` (``LABKIT_GRADE=1`` in the kernel) each outcome also prints
+one machine-readable line, ``LABKIT-CHECK {"verdict": ..., "detail": ...}``.
 
 >>> check(lambda x: x * 2, lambda x: x + x, cases=[(1,), (5,)], name="double")
 pass: double agrees with labkit on 2 cases
@@ -15,6 +17,8 @@ False
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any, Callable, Iterable
 
 from labkit.course.data import PRODUCT_CODE_PATTERN, TICKET_ID_PATTERN
@@ -24,6 +28,9 @@ from labkit.prompts import rag_messages
 from labkit.retrieval.chunk import Chunk, chunk_window
 from labkit.retrieval.index import Hit
 from labkit.retrieval.lexical import reciprocal_rank_fusion
+
+MARKER = "LABKIT-CHECK "  # what labkit.grade reads back from a check's output
+GRADE_ENV = "LABKIT_GRADE"  # set to "1" in the kernel by labkit.grade
 
 
 def check(learner: Callable, reference: Callable, cases: Iterable[tuple], name: str | None = None,
@@ -37,14 +44,13 @@ def check(learner: Callable, reference: Callable, cases: Iterable[tuple], name: 
         try:
             got = learner(*case)
         except NotImplementedError:
-            print(f"not done yet: {name} still raises NotImplementedError; replace the stub with your code.")
+            _not_done(name)
             raise
         except Exception as exc:  # show the learner their own error, briefly
             return _fail(f"{name}{_args(case)} raised {type(exc).__name__}: {exc}", hint)
         if not same(got, want):
             return _fail(f"{name}{_args(case)} returned {got!r}, expected {want!r}", hint)
-    print(f"pass: {name} agrees with labkit on {len(cases)} cases")
-    return True
+    return _pass(f"{name} agrees with labkit on {len(cases)} cases")
 
 
 def close(tolerance: float = 1e-4) -> Callable[[Any, Any], bool]:
@@ -74,11 +80,29 @@ def _short(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _mark(verdict: str, detail: str) -> None:
+    """The machine-readable twin of a check's printed line, only under ``labkit grade``."""
+    if os.environ.get(GRADE_ENV) == "1":
+        print(MARKER + json.dumps({"verdict": verdict, "detail": detail}))
+
+
+def _pass(message: str) -> bool:
+    print("pass: " + message)
+    _mark("pass", message)
+    return True
+
+
 def _fail(message: str, hint: str) -> bool:
     print("FAIL: " + message)
     if hint:
         print("  hint: " + hint)
+    _mark("fail", message)
     return False
+
+
+def _not_done(name: str) -> None:
+    print(f"not done yet: {name} still raises NotImplementedError; replace the stub with your code.")
+    _mark("stub", f"{name} still raises NotImplementedError")
 
 
 # ---------------------------------------------------------------------------
@@ -145,8 +169,7 @@ def check_apply_update(learner: Callable, index, document, old_value: str, new_v
     if problems:
         return _fail("; ".join(problems), "chunk the new document (labkit.retrieval.chunk.chunk_documents) and call "
                                           "index.upsert(chunks): it replaces every old chunk of that document")
-    print(f"pass: {document.doc_id} now says {new_value!r} and never {old_value!r}")
-    return True
+    return _pass(f"{document.doc_id} now says {new_value!r} and never {old_value!r}")
 
 
 def _reference_windows(tokens, max_tokens: int, overlap: int) -> list[list[str]]:
@@ -236,7 +259,7 @@ def check_distractor_sampler(learner: Callable) -> bool:
         try:
             return learner(list(chunks), oracle, n, rng, pool=pool), None
         except NotImplementedError:
-            print(f"not done yet: {name} still raises NotImplementedError; replace the stub with your code.")
+            _not_done(name)
             raise
         except Exception as exc:  # show the learner their own error, briefly
             return None, exc
@@ -294,8 +317,7 @@ def check_distractor_sampler(learner: Callable) -> bool:
                          "raise an error (labkit.errors.LabkitError) when fewer than n candidates remain")
     finally:
         random.setstate(state)
-    print(f"pass: {name} draws n distinct chunks of other documents from the pool, seeded by rng ({len(cases)} cases)")
-    return True
+    return _pass(f"{name} draws n distinct chunks of other documents from the pool, seeded by rng ({len(cases)} cases)")
 
 
 def _decision_cases(n: int = 100) -> list[tuple]:

@@ -4,6 +4,7 @@
     python -m labkit prepare          convert/verify the embedded models once
     python -m labkit demo             doctor, then embed -> retrieve -> answer one question
     python -m labkit labs [--check]   generate labs/ from solutions/ (or check they are in sync)
+    python -m labkit grade DIR [--out report]   run the notebooks a class handed in, report each exercise
     python -m labkit data --check     regenerate the course data in a temporary folder and compare
     python -m labkit data --write     regenerate the course data (labkit/course/quillmoor/)
     python -m labkit ladder           run the ladder's rungs and write the scoreboard and plot
@@ -32,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     labs.add_argument("--check", action="store_true", help="fail if a lab is out of date")
     labs.add_argument("--execute", nargs="+", metavar="NOTEBOOK",
                       help="first re-run these solution notebooks to refresh their stored outputs")
+    grade = commands.add_parser("grade", help="run every notebook under DIR (copies) and report each exercise")
+    grade.add_argument("folder", metavar="DIR", help="the folder of notebooks handed in (searched recursively)")
+    grade.add_argument("--out", default="report", help="folder for report.csv and report.html (default: report)")
+    grade.add_argument("--timeout", type=int, default=900, help="seconds a cell may run before it is interrupted")
     data = commands.add_parser("data", help="the course data: check, write, measure what the model knows")
     action = data.add_mutually_exclusive_group(required=True)
     action.add_argument("--check", action="store_true", help="fail if the course data differs from a fresh generation")
@@ -106,6 +111,16 @@ def _labs(args) -> int:
     return 0
 
 
+def _grade(args) -> int:
+    from labkit.grade import GradeConfig, format_report, grade_folder, write_report
+
+    verdicts = grade_folder(args.folder, GradeConfig(cell_timeout_s=args.timeout))
+    print(format_report(verdicts))
+    csv_path, html_path = write_report(verdicts, args.out)
+    print(f"wrote {csv_path} and {html_path}")
+    return 0
+
+
 def _data(args) -> int:
     from labkit.course import build
     from labkit.course.data import DEFAULT_DATA_DIR
@@ -149,4 +164,4 @@ def _bench(args) -> int:
     return main_bench(args.rest)
 
 
-COMMANDS = {"bench": _bench, "doctor": _doctor, "prepare": _prepare, "demo": _demo, "labs": _labs, "data": _data, "ladder": _ladder}
+COMMANDS = {"bench": _bench, "doctor": _doctor, "prepare": _prepare, "demo": _demo, "labs": _labs, "grade": _grade, "data": _data, "ladder": _ladder}

@@ -17,6 +17,7 @@ def double(x):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -156,15 +157,30 @@ def execute_solution(path: Path, timeout: int = 1200) -> None:
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    saved = {k: os.environ.get(k) for k in NOTEBOOK_ENV}
-    os.environ.update(NOTEBOOK_ENV)
-    try:
+    with environment(NOTEBOOK_ENV):
         NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                        resources={"metadata": {"path": str(path.parent)}}).execute()
+    atomic_write(path, nbformat.writes(nb) + "\n")
+
+
+@contextlib.contextmanager
+def environment(variables: dict[str, str]):
+    """Set ``variables`` in this process's environment (a kernel started inside inherits them), then put back
+    what was there.
+
+    >>> with environment({"LABKIT_EXAMPLE": "1"}):
+    ...     os.environ["LABKIT_EXAMPLE"]
+    '1'
+    >>> "LABKIT_EXAMPLE" in os.environ
+    False
+    """
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
+    try:
+        yield
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    atomic_write(path, nbformat.writes(nb) + "\n")

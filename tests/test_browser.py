@@ -30,34 +30,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from browser import CHROMIUM_ARGS, chromium_or_skip
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = "00_setup.ipynb"
 RUN_TIMEOUT_S = 600  # lab 00 loads both models and runs the doctor: well under a minute on the CI CPU
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage"]
 # the status bar names the notebook's kernel and its state once the kernel is connected ("No Kernel" before)
 KERNEL_IDLE = "() => /ipykernel\\) \\| Idle/.test((document.querySelector('#jp-main-statusbar') || {}).textContent || '')"
-
-
-def _chromium() -> str:
-    """The browser binary, or skip (fail under CI) with what to install."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    missing = []
-    if not found:
-        missing.append("Debian's chromium (as root: apt-get install chromium; `make test` does it)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("playwright's Python client (in the test extra: pip install -e '.[test]')")
-    if shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) is None:
-        missing.append("JupyterLab in this environment (in the test extra: pip install -e '.[test]')")
-    if missing:
-        reason = "the browser test needs " + " and ".join(missing)
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(reason + " (CI must run this test, not skip it)")
-        pytest.skip(reason)
-    return found
 
 
 def _free_port() -> int:
@@ -83,7 +62,7 @@ def _wait_for_server(url: str, server: subprocess.Popen, log: Path, timeout: flo
 @pytest.fixture
 def jupyterlab(tmp_path):
     """A JupyterLab server on a copy of labs/: yields (base url with token, notebook folder); always stopped."""
-    chromium = _chromium()
+    chromium = chromium_or_skip(needs_jupyterlab=True)
     notebooks = tmp_path / "labs"
     shutil.copytree(ROOT / "labs", notebooks)
     home = tmp_path / "jupyter-home"  # config, data, runtime and user settings of this server only
