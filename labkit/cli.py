@@ -114,7 +114,8 @@ def _labs(args) -> int:
 def _grade(args) -> int:
     from labkit.grade import GradeConfig, format_report, grade_folder, write_report
 
-    verdicts = grade_folder(args.folder, GradeConfig(cell_timeout_s=args.timeout))
+    verdicts = grade_folder(args.folder, GradeConfig(cell_timeout_s=args.timeout),
+                            after_each=lambda so_far: write_report(so_far, args.out))
     print(format_report(verdicts))
     csv_path, html_path = write_report(verdicts, args.out)
     print(f"wrote {csv_path} and {html_path}")

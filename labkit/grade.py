@@ -152,8 +152,10 @@ def grade_notebook(path: Path, name: str, reference: dict[str, list[str]], confi
     return rows
 
 
-def grade_folder(folder: Path | str, config: GradeConfig = GradeConfig(), progress=print) -> list[Verdict]:
-    """Grade every ``*.ipynb`` under ``folder`` (checkpoints skipped), in path order."""
+def grade_folder(folder: Path | str, config: GradeConfig = GradeConfig(), progress=print,
+                 after_each=None) -> list[Verdict]:
+    """Grade every ``*.ipynb`` under ``folder`` (checkpoints skipped), in path order; ``after_each(verdicts so
+    far)`` runs after every notebook (the CLI rewrites the report there, so a run cut short keeps what it graded)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise LabkitError(f"{folder} is not a folder", "pass the folder that holds the notebooks handed in")
@@ -172,6 +174,8 @@ def grade_folder(folder: Path | str, config: GradeConfig = GradeConfig(), progre
         name = path.relative_to(folder).as_posix()
         progress(f"[grade] {i}/{len(paths)} {name}")
         verdicts += grade_notebook(path, name, reference, config)
+        if after_each is not None:
+            after_each(verdicts)
     return verdicts
 
 

@@ -99,8 +99,11 @@ def test_grade_copes_with_what_learners_hand_in(tmp_path):
     (handed_in / "not_json.ipynb").write_text('{"cells": [ this is not JSON')
     before = _digests(handed_in)
 
-    verdicts = grade_folder(handed_in, GradeConfig(cell_timeout_s=20), progress=lambda line: None)
+    seen = []
+    verdicts = grade_folder(handed_in, GradeConfig(cell_timeout_s=20), progress=lambda line: None,
+                            after_each=lambda so_far: seen.append(len(so_far)))
     rows = _rows(verdicts)
+    assert len(seen) == 5 and seen[-1] == len(verdicts) and seen == sorted(seen), "after_each runs after each notebook"
     assert _digests(handed_in) == before
 
     assert rows[("raises.ipynb", "check_cosine")][0] == "pass"
