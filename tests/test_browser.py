@@ -113,13 +113,14 @@ def _cells(page) -> list[dict]:
     }))""")
 
 
-def _wait_until_idle(page, timeout_s: float) -> list[dict]:
-    """Wait until no cell is queued or running ("[*]") and the kernel says idle; return the cells."""
+def _wait_until_idle(page, timeout_s: float, ran=lambda cells: True) -> list[dict]:
+    """Wait until ``ran(cells)`` holds (what was asked has started and finished), no cell is queued or running
+    ("[*]") and the kernel says idle; return the cells."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         cells = _cells(page)
         busy = any("*" in c["prompt"] for c in cells)
-        if not busy and page.evaluate(KERNEL_IDLE):
+        if not busy and ran(cells) and page.evaluate(KERNEL_IDLE):
             return cells
         page.wait_for_timeout(1000)
     raise AssertionError(f"the kernel was still busy after {timeout_s:.0f} s")
@@ -148,7 +149,7 @@ def test_lab_00_runs_in_jupyterlab_up_to_its_exercise_and_the_typed_answer_passe
 
             page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
             page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-            cells = _wait_until_idle(page, RUN_TIMEOUT_S)
+            cells = _wait_until_idle(page, RUN_TIMEOUT_S, ran=lambda cells: cells[first_stub]["output"].strip() != "")
             page.screenshot(path=str(tmp_path / "lab00-run-all.png"))
 
             assert len(cells) == len(nb.cells), f"the page shows {len(cells)} cells, the notebook has {len(nb.cells)}"
@@ -170,7 +171,7 @@ def test_lab_00_runs_in_jupyterlab_up_to_its_exercise_and_the_typed_answer_passe
             page.keyboard.press("Control+A")
             page.keyboard.insert_text(_solution_source(nb.cells[first_stub].get("id")))
             page.keyboard.press("Shift+Enter")
-            cells = _wait_until_idle(page, 120)
+            cells = _wait_until_idle(page, 120, ran=lambda cells: cells[first_stub]["prompt"] != exercise["prompt"])
             page.screenshot(path=str(tmp_path / "lab00-answered.png"))
             answered = cells[first_stub]
             assert "pass: cosine agrees with labkit" in answered["output"], answered["output"][-1500:]
