@@ -13,7 +13,7 @@ which this module reads back from the cell's output. Each (notebook, exercise) g
 
 A notebook is recognised by its title (``# Lab 00 · ...``), so a renamed file is still graded against its lab's
 exercises; a file that is not a notebook gets one ``error`` row, and the run goes on. The learners' files are
-only read: each is executed as a copy in a temporary folder.
+only read: each is executed in memory, with an empty temporary folder as its working directory.
 
 >>> verdict_of_cell({"cell_type": "code", "execution_count": 3, "outputs": [{"output_type": "stream",
 ...     "name": "stdout", "text": 'pass: cosine agrees\\nLABKIT-CHECK {"verdict": "pass", "detail": "cosine agrees"}\\n'}]})
@@ -29,7 +29,6 @@ import html
 import io
 import json
 import re
-import shutil
 import tempfile
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
@@ -129,8 +128,7 @@ def grade_notebook(path: Path, name: str, reference: dict[str, list[str]], confi
     lab = lab_of(nb, path.name)
     wanted = reference.get(lab) or exercises_of(nb)
     stopped = None
-    with tempfile.TemporaryDirectory(prefix="labkit-grade-") as workdir:
-        shutil.copy2(path, Path(workdir) / path.name)  # the learner's file is never touched
+    with tempfile.TemporaryDirectory(prefix="labkit-grade-") as workdir:  # the learner's file is never written
         client = NotebookClient(nb, timeout=config.cell_timeout_s, kernel_name=config.kernel_name, allow_errors=True,
                                 interrupt_on_timeout=True, record_timing=False,
                                 resources={"metadata": {"path": workdir}})
