@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     ladder.add_argument("--seed", type=int, default=0)
     ladder.add_argument("--sample", type=int, default=None,
                         help="score at most N questions per set: a quick run (trained adapters come from the cache)")
+    ladder.add_argument("--full", action="store_true",
+                        help="score every held-out question instead of the course's sample (slower, tighter intervals)")
     bench = commands.add_parser("bench", help="benchmarks: bench retrieval --beir DIR [--method ...]")
     bench.add_argument("what", choices=["retrieval"])
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark (--help for them)")
@@ -155,7 +157,7 @@ def _ladder(args) -> int:
     from labkit.ladder.run import LadderConfig, run_ladder
 
     rungs = tuple(r.strip() for r in args.rungs.split(",") if r.strip())
-    run_ladder(LadderConfig(rungs=rungs, out=Path(args.out), seed=args.seed, sample=args.sample))
+    run_ladder(LadderConfig(rungs=rungs, out=Path(args.out), seed=args.seed, sample=args.sample, full=args.full))
     return 0
 
 

@@ -12,20 +12,21 @@ row is ``None`` (``null`` in the file).
 >>> guarded("few-shot", True), guarded("few-shot", False)
 ('few-shot, JSON guard', 'few-shot')
 >>> print(format_table([row]).splitlines()[0])  # doctest: +NORMALIZE_WHITESPACE
-rung    variant      corpus  n  accuracy  halluc.  abstain  fab.ids  format  style  stale  leaks  prompt tok  ms/query  train s  update s
+rung    variant      corpus  n  accuracy  lenient  mixed  halluc.  abstain  fab.ids  format  style  stale  leaks  prompt tok  ms/query  train s  update s
 """
 
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from labkit import evals
+from labkit import evals, stats
 from labkit.errors import LabkitError
 from labkit.storage import atomic_write
 
-SCHEMA_VERSION = 2  # 2: rows carry question_set, metric_role and headline
+SCHEMA_VERSION = 3  # 2: rows carry question_set, metric_role and headline; 3: intervals, question ids, verdicts
 RUNGS = ("prompt", "rag", "ft", "both")  # the ladder, cheapest first: the one list every module and lab uses
 METRIC_ROLES = ("answers", "format", "update")  # what a row measures: questions answered, replies' format,
                                                 # questions asked after the corpus update
@@ -47,7 +48,10 @@ class Row:
     profile: str | None = None
     seed: int | None = None
     n: int | None = None
-    accuracy: float | None = None
+    accuracy: float | None = None  # strict: a gold value and no competing one (labkit.evals.answer_verdict)
+    accuracy_lenient: float | None = None  # "any gold occurs" (labkit.evals.answer_matches), beside it
+    lenient_disagreements: int | None = None  # answers the two matchers judge differently
+    mixed_rate: float | None = None  # a gold value and a competing one (after an update: old and new)
     hallucination_rate: float | None = None
     abstention_rate: float | None = None
     fabricated_id_rate: float | None = None
@@ -64,21 +68,71 @@ class Row:
     adapter_mb: float | None = None
     update_seconds: float | None = None
     wall_seconds: float | None = None
+    question_ids: list[str] | None = None  # the questions scored, in order (answer and update rows)
+    correct: list[int] | None = None  # each question's verdict (1 right), aligned with question_ids
+    intervals: dict | None = None  # {rate: {"n", "ci_low", "ci_high"}}: filled by write_scoreboard (with_intervals)
 
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.rung, self.variant, self.corpus_version)
 
+    def interval(self, rate: str, config: stats.IntervalConfig = stats.IntervalConfig()) -> tuple[float, float] | None:
+        """The 95% Wilson interval of one of :data:`RATES` (None where the row has no such rate or no ``n``).
+
+        >>> [f"{x:.0%}" for x in Row("rag", "top-3", n=20, accuracy=0.55).interval("accuracy")]
+        ['34%', '74%']
+        """
+        value = getattr(self, rate)
+        if value is None or not self.n:
+            return None
+        return stats.rate_interval(value, self.n, config)
+
 
 FIELDS = tuple(f.name for f in fields(Row))
+RATES = ("accuracy", "accuracy_lenient", "mixed_rate", "hallucination_rate", "abstention_rate", "fabricated_id_rate", "format_compliance",
+         "style_adherence", "stale_rate")  # the proportions of a row's n questions (citation scores are means of
+                                            # per-answer fractions, over the answers that cite: no Wilson interval)
+
+
+def with_intervals(row: Row) -> Row:
+    """``row`` with ``intervals`` filled for every rate it carries: its ``n`` and 95% Wilson interval.
+
+    >>> with_intervals(Row("rag", "top-3", n=20, accuracy=0.55)).intervals["accuracy"]
+    {'n': 20, 'ci_low': 0.342, 'ci_high': 0.742}
+    """
+    found = {rate: row.interval(rate) for rate in RATES}
+    row.intervals = {rate: {"n": row.n, "ci_low": round(low, 3), "ci_high": round(high, 3)}
+                     for rate, (low, high) in ((r, i) for r, i in found.items() if i is not None)} or None
+    return row
+
+
+def compare(a: Row, b: Row, rng: random.Random, config: stats.IntervalConfig = stats.IntervalConfig()) -> stats.Difference:
+    """The paired difference of two rows' accuracy (``a - b``) on the questions both answered, with its
+    bootstrap interval (:func:`labkit.stats.paired_bootstrap`). Rows scored on different questions are
+    refused: comparing them would mix what the rungs know with which questions they drew.
+
+    >>> a = Row("both", "raft", question_ids=["q1", "q2", "q3"], correct=[1, 1, 0])
+    >>> b = Row("rag", "bm25", question_ids=["q1", "q2", "q3"], correct=[0, 1, 0])
+    >>> compare(a, b, random.Random(0)).difference
+    0.3333333333333333
+    """
+    if not a.question_ids or not a.correct or not b.question_ids or not b.correct:
+        raise LabkitError(f"{a.rung} / {a.variant!r} or {b.rung} / {b.variant!r} carries no per-question verdicts",
+                          "compare rows scored by this version of labkit (scoreboard schema 3)")
+    if a.question_ids != b.question_ids:
+        shared = len(set(a.question_ids) & set(b.question_ids))
+        raise LabkitError(f"{a.rung} / {a.variant!r} and {b.rung} / {b.variant!r} were scored on different questions "
+                          f"({len(a.question_ids)} and {len(b.question_ids)}, {shared} shared)",
+                          "compare two rungs only on the same question set, drawn with the same seed")
+    return stats.paired_bootstrap(a.correct, b.correct, rng, config)
 
 
 def write_scoreboard(rows: list[Row], path: Path) -> list[Row]:
     """Write all rows to ``path`` atomically (a crash never leaves half a file); return them in file order."""
     ordered = sorted(rows, key=lambda r: (RUNGS.index(r.rung) if r.rung in RUNGS else 99,
                                           r.corpus_version, r.variant))
-    text = json.dumps({"schema": SCHEMA_VERSION, "fields": list(FIELDS), "rows": [asdict(r) for r in ordered]},
-                      indent=1, ensure_ascii=False)
+    text = json.dumps({"schema": SCHEMA_VERSION, "fields": list(FIELDS),
+                       "rows": [asdict(with_intervals(r)) for r in ordered]}, indent=1, ensure_ascii=False)
     atomic_write(path, text + "\n")
     return ordered
 
@@ -152,18 +206,34 @@ def headlines(rows: list[Row]) -> dict[str, dict]:
             fmt = answers  # its answers are JSON replies (RAFT's)
         if answers is None and fmt is None and update is None:
             continue
-        summary[rung] = {
-            "accuracy": get(answers, "accuracy"), "hallucination_rate": get(answers, "hallucination_rate"),
-            "citation_recall": get(answers, "citation_recall"), "format_compliance": get(fmt, "format_compliance"),
-            "fresh_accuracy": get(update, "accuracy"), "stale_rate": get(update, "stale_rate"),
-            "latency_ms": get(answers, "latency_ms_mean"), "update_seconds": get(update, "update_seconds"),
-        }
+        sources = {"accuracy": (answers, "accuracy"), "hallucination_rate": (answers, "hallucination_rate"),
+                   "citation_recall": (answers, "citation_recall"), "format_compliance": (fmt, "format_compliance"),
+                   "fresh_accuracy": (update, "accuracy"), "stale_rate": (update, "stale_rate"),
+                   "latency_ms": (answers, "latency_ms_mean"), "update_seconds": (update, "update_seconds")}
+        summary[rung] = {key: get(row, name) for key, (row, name) in sources.items()}
+        summary[rung]["ci"] = {key: (row.interval(name), row.n) for key, (row, name) in sources.items()
+                               if row is not None and name in RATES and row.interval(name) is not None}
+        summary[rung]["rows"] = {"answers": answers, "format": fmt, "update": update}
     return summary
+
+
+def rate_cell(value: float | None, interval: tuple[float, float] | None = None) -> str:
+    """A rate as a table shows it: a percentage, then its 95% interval where known ('-': not measured).
+
+    >>> rate_cell(0.55, (0.342, 0.742)), rate_cell(None), rate_cell(1.0)
+    ('55% [34-74]', '-', '100%')
+    """
+    if value is None:
+        return "-"
+    if interval is None:
+        return f"{value:.0%}"
+    return f"{value:.0%} [{100 * interval[0]:.0f}-{100 * interval[1]:.0f}]"
 
 
 COLUMNS = (  # (header, field, format)
     ("rung", "rung", "{}"), ("variant", "variant", "{}"), ("corpus", "corpus_version", "{}"), ("n", "n", "{}"),
-    ("accuracy", "accuracy", "{:.0%}"), ("halluc.", "hallucination_rate", "{:.0%}"),
+    ("accuracy", "accuracy", "{:.0%}"), ("lenient", "accuracy_lenient", "{:.0%}"), ("mixed", "mixed_rate", "{:.0%}"),
+    ("halluc.", "hallucination_rate", "{:.0%}"),
     ("abstain", "abstention_rate", "{:.0%}"), ("fab.ids", "fabricated_id_rate", "{:.0%}"),
     ("format", "format_compliance", "{:.0%}"), ("style", "style_adherence", "{:.0%}"),
     ("stale", "stale_rate", "{:.0%}"), ("leaks", "restricted_leaks", "{}"),
@@ -187,13 +257,26 @@ def measurements(rows: list[Row]) -> list[dict]:
     return [{k: v for k, v in asdict(r).items() if k not in TIMING_FIELDS} for r in rows]
 
 
-def format_table(rows: list[Row], timings: bool = True) -> str:
-    """The rows as an aligned text table ('-' where a metric does not apply). ``timings=False`` leaves out
-    the columns that vary from run to run (latency, training and update time), as notebooks do."""
+INTERVAL_COLUMNS = ("accuracy", "format_compliance", "stale_rate")  # the rates a table shows with their interval
+
+
+def format_table(rows: list[Row], timings: bool = True, intervals: bool = True) -> str:
+    """The rows as an aligned text table ('-' where a metric does not apply), accuracy, format compliance and
+    staleness with their 95% interval (``intervals``; every rate's is in ``scoreboard.json``). ``timings=False``
+    leaves out the columns that vary from run to run (latency, training and update time), as notebooks do."""
     columns = [c for c in COLUMNS if timings or c[1] not in TIMING_FIELDS]
     cells = [[h for h, _, _ in columns]]
+
+    def cell(row: Row, name: str, fmt: str) -> str:
+        value = getattr(row, name)
+        if value is None:
+            return "-"
+        if intervals and name in INTERVAL_COLUMNS:
+            return rate_cell(value, row.interval(name))
+        return fmt.format(value)
+
     for row in rows:
-        cells.append([fmt.format(v) if (v := getattr(row, f)) is not None else "-" for _, f, fmt in columns])
+        cells.append([cell(row, name, fmt) for _, name, fmt in columns])
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
 
@@ -253,8 +336,9 @@ HEADLINE_COSTS = (("latency_ms", "ms per query"), ("update_seconds", "seconds to
 
 
 def format_headlines(summary: dict[str, dict], costs: bool = True) -> str:
-    """Each rung's headline figures (from :func:`headlines`) as a text table; ``costs=False``
-    leaves out the timings (they vary from run to run), as notebooks do.
+    """Each rung's headline figures (from :func:`headlines`) as a text table, every rate with its 95% interval
+    where its row carries an ``n``; ``costs=False`` leaves out the timings (they vary from run to run), as
+    notebooks do. A row under the table gives each rung's ``n``.
 
     >>> print(format_headlines({"rag": {"accuracy": 0.5, "update_seconds": 2.0}}))  # doctest: +NORMALIZE_WHITESPACE
     rung  accuracy  hallucination  citation recall  format compliance  right after the v2 update  stale after the v2 update  ms per query  seconds to absorb the v2 update
@@ -264,16 +348,22 @@ def format_headlines(summary: dict[str, dict], costs: bool = True) -> str:
     header = ["rung"] + [title for _, title, _ in HEADLINE_RATES] + [title for _, title in cost_columns]
     cells = [header]
     for rung, values in summary.items():
-        rates = ["-" if values.get(k) is None else f"{values[k]:.0%}" for k, _, _ in HEADLINE_RATES]
+        ci = values.get("ci", {})
+        rates = [rate_cell(values.get(k), ci.get(k, (None,))[0]) for k, _, _ in HEADLINE_RATES]
         spent = ["-" if values.get(k) is None else f"{values[k]:.{0 if k == 'latency_ms' else 1}f}" for k, _ in cost_columns]
         cells.append([rung] + rates + spent)
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+    table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+    sizes = [f"{rung} " + "/".join(str(row.n) if row is not None and row.n else "-" for row in v["rows"].values())
+             for rung, v in summary.items() if "rows" in v]
+    if not sizes:
+        return table
+    return table + "\n[brackets: 95% Wilson interval] questions per rung (answers/format/update): " + ", ".join(sizes)
 
 
 def plot_headlines(summary: dict[str, dict], path: Path | None = None, title: str = "The ladder: one headline per rung"):
-    """The rungs side by side: every rate in one panel (a group of bars per metric, one colour per rung),
-    then the two costs (per query, and to absorb an update; "never" where a rung cannot). Returns the figure."""
+    """The rungs side by side: every rate in one panel (a group of bars per metric, one colour per rung, each
+    with its 95% interval as an error bar where its row carries an ``n``), then the two costs (per query, and to absorb an update; "never" where a rung cannot). Returns the figure."""
     import matplotlib
     import numpy as np
 
@@ -285,13 +375,20 @@ def plot_headlines(summary: dict[str, dict], path: Path | None = None, title: st
     x = np.arange(len(HEADLINE_RATES))
     for i, rung in enumerate(rungs):
         values = [summary[rung].get(k) for k, _, _ in HEADLINE_RATES]
+        spans = [summary[rung].get("ci", {}).get(k, (None,))[0] for k, _, _ in HEADLINE_RATES]
         xs = x + (i - (len(rungs) - 1) / 2) * width
         rates.bar(xs, [v or 0 for v in values], width, color=RUNG_COLOURS.get(rung, "#777"), label=rung)
-        for xi, v in zip(xs, values):
-            rates.text(xi, (v or 0) + 0.02, "n/a" if v is None else f"{v:.0%}", ha="center", fontsize=8,
+        known = [(xi, v, span) for xi, v, span in zip(xs, values, spans) if v is not None and span is not None]
+        if known:  # the 95% interval of each rate, as an error bar
+            rates.errorbar([k[0] for k in known], [k[1] for k in known], fmt="none", ecolor="#333", elinewidth=1,
+                           capsize=2, yerr=[[max(0.0, v - span[0]) for _, v, span in known],
+                                               [max(0.0, span[1] - v) for _, v, span in known]])
+        for xi, v, span in zip(xs, values, spans):
+            top = span[1] if span is not None else (v or 0)
+            rates.text(xi, top + 0.02, "n/a" if v is None else f"{v:.0%}", ha="center", fontsize=8,
                        rotation=90 if len(rungs) > 3 else 0)
     rates.set_xticks(x, [f"{t}\n({'higher' if up else 'lower'} is better)" for _, t, up in HEADLINE_RATES], fontsize=9)
-    rates.set_ylim(0, 1.25)
+    rates.set_ylim(0, 1.35)
     rates.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     if rungs:  # a ladder whose rows name no headline has nothing to compare
         rates.legend(ncol=len(rungs), loc="upper center", frameon=False)

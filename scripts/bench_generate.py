@@ -20,7 +20,7 @@ import time
 
 from labkit import evals, prompts
 from labkit.course.corpus import course_corpus
-from labkit.course.sample import heldout_sample
+from labkit.course.sample import SAMPLE_SIZE, heldout_sample
 from labkit.generate import GenerateConfig, generate
 from labkit.ladder.prompt import few_shot_examples
 from labkit.ladder.rag import build_retriever, pick_retriever
@@ -32,7 +32,7 @@ def workloads(questions: int, tasks: int) -> dict:
     """name -> (conversations, max_new_tokens, json schema or None, scorer of the answer texts)."""
     profile = get_profile()
     corpus = course_corpus()
-    heldout = heldout_sample(corpus, profile.eval_examples, random.Random(0))
+    heldout = heldout_sample(corpus, SAMPLE_SIZE, random.Random(0))
     facts, format_tasks = heldout.facts[:questions], heldout.format_tasks[:tasks]
     bm25 = pick_retriever(build_retriever(corpus, "v1"), "bm25")
     golds = [r.answers for r in facts]

@@ -17,7 +17,7 @@ import time
 from dataclasses import replace
 
 from labkit.course.corpus import course_corpus
-from labkit.course.sample import heldout_sample
+from labkit.course.sample import SAMPLE_SIZE, heldout_sample
 from labkit.ladder import both
 from labkit.ladder.rag import build_retriever, min_coverage, pick_retriever
 from labkit.models import load_generator
@@ -42,7 +42,7 @@ def main() -> None:
     print(config, flush=True)
     profile = get_profile()
     corpus = course_corpus()
-    heldout = heldout_sample(corpus, profile.eval_examples, seed_everything(0))
+    heldout = heldout_sample(corpus, SAMPLE_SIZE, seed_everything(0))
     hybrid = build_retriever(corpus, "v1")
     examples = both.raft_set(corpus, hybrid, config)
     fitted = both.train_raft(profile.generator, examples, config)

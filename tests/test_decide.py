@@ -61,3 +61,44 @@ def test_the_tables_carry_the_measured_numbers_and_say_what_was_not_measured():
     assert "50%" in reach["current facts in a strict format"][1]
     sparse = differences({"rag": {"accuracy": 0.4}})
     assert any("not measured" in row[2] for row in sparse)
+
+
+def _answer_rows(right_a: int, right_b: int, n: int = 60, both_right: int | None = None):
+    """Headline answer rows of both and rag on the same n questions: both right on right_a, rag on right_b."""
+    from labkit.scoreboard import Row
+
+    ids = [f"q{i}" for i in range(n)]
+    a = [1] * right_a + [0] * (n - right_a)
+    b = [1] * right_b + [0] * (n - right_b) if both_right is None else \
+        [1] * both_right + [0] * (right_a - both_right) + [1] * (right_b - both_right) + [0] * (n - right_a - right_b + both_right)
+    return [Row("both", "raft", metric_role="answers", headline=True, n=n, accuracy=right_a / n, question_ids=ids,
+                correct=a),
+            Row("rag", "bm25", metric_role="answers", headline=True, n=n, accuracy=right_b / n, question_ids=ids,
+                correct=b)]
+
+
+def test_rank_says_beats_only_when_the_paired_interval_excludes_zero():
+    from labkit.ladder.decide import rank
+    from labkit.scoreboard import headlines
+
+    clear = rank(headlines(_answer_rows(42, 33)), "both", "rag")  # 9 more right, none lost: a real gain
+    assert clear.startswith("both beats rag by +15 points") and "n = 60" in clear
+    # the same 15-point gap, but made of 18 questions won and 9 lost: at n = 60 it is not told apart
+    noisy = rank(headlines(_answer_rows(42, 33, both_right=24)), "both", "rag")
+    assert noisy.startswith("both and rag are not distinguishable at n = 60"), noisy
+    assert "+15 points" in noisy
+    tiny = rank(headlines(_answer_rows(5, 3, n=8)), "both", "rag")  # lab 09's quick run: 8 questions
+    assert "not distinguishable at n = 8" in tiny
+
+
+def test_rank_refuses_rungs_scored_on_different_questions():
+    from labkit.errors import LabkitError
+    from labkit.ladder.decide import rank
+    from labkit.scoreboard import headlines
+
+    rows = _answer_rows(42, 33)
+    rows[1].question_ids = [f"other{i}" for i in range(60)]
+    with pytest.raises(LabkitError, match="different questions"):
+        rank(headlines(rows), "both", "rag")
+    with pytest.raises(LabkitError, match="no answers headline row for ft"):
+        rank(headlines(rows), "both", "ft")

@@ -7,7 +7,7 @@ import pytest
 from labkit import runtime
 from labkit.course import data
 from labkit.course.corpus import course_corpus
-from labkit.course.sample import heldout_sample, stale_rate
+from labkit.course.sample import SAMPLE_SIZE, heldout_sample, largest_sample, stale_rate
 from labkit.ladder.run import LadderConfig, run_ladder
 from labkit.scoreboard import Row, headlines, load_scoreboard, measurements
 
@@ -15,7 +15,7 @@ CORPUS = course_corpus()
 
 
 def test_heldout_sample_is_seeded_and_never_trained_on():
-    size = runtime.get_profile("ci").eval_examples
+    size = SAMPLE_SIZE
     a, b = heldout_sample(CORPUS, size, random.Random(3)), heldout_sample(CORPUS, size, random.Random(3))
     assert [r.id for r in a.facts] == [r.id for r in b.facts]
     assert len(a.facts) == size and all(r.extra["split"] != "train" for r in a.facts)
@@ -29,8 +29,37 @@ def test_a_sample_larger_than_the_held_out_questions_is_refused_with_the_largest
     from labkit.errors import LabkitError
 
     unseen = sum(r.extra["split"] == "heldout_unseen" for r in CORPUS.questions("facts"))
-    with pytest.raises(LabkitError, match="ask for a smaller sample"):
+    with pytest.raises(LabkitError, match=f"ask for a smaller sample \\(at most {largest_sample(CORPUS)}\\)"):
         heldout_sample(CORPUS, 2 * unseen + 2, random.Random(0))
+    full = heldout_sample(CORPUS, largest_sample(CORPUS), random.Random(0))  # what ladder --full scores
+    assert len(full.facts) == largest_sample(CORPUS) > SAMPLE_SIZE
+    assert len({r.id for r in full.facts}) == len(full.facts)
+
+
+def test_the_sample_is_the_courses_on_every_profile(monkeypatch):
+    from labkit.ladder import run
+
+    drawn = {}
+
+    def fake_load(name):
+        raise StopIteration  # stop once the sample is drawn and announced: no model needed
+
+    monkeypatch.setattr(run, "load_generator", fake_load)
+    for profile in runtime.PROFILES:
+        def spy(corpus, size, rng, name=profile):
+            sample = heldout_sample(corpus, size, rng)
+            drawn[name] = [r.id for r in sample.questions]
+            return sample
+
+        monkeypatch.setattr(run, "heldout_sample", spy)
+        with pytest.raises(StopIteration):
+            run.run_ladder(run.LadderConfig(profile=profile))
+    assert len(drawn) == len(runtime.PROFILES) and len(drawn["ci"]) == SAMPLE_SIZE + SAMPLE_SIZE // 2
+    assert drawn["cpu"] == drawn["ci"] == drawn["gpu"], "a laptop and Colab must score the questions CI scores"
+    with pytest.raises(StopIteration):
+        run.run_ladder(run.LadderConfig(profile="cpu", full=True))  # --full: every held-out question
+    unanswerable = min(largest_sample(CORPUS) // 2, len(CORPUS.questions("unanswerable")))
+    assert len(drawn["cpu"]) == largest_sample(CORPUS) + unanswerable
 
 
 def test_unknown_rung_is_refused():
@@ -42,7 +71,7 @@ def test_unknown_rung_is_refused():
 
 @pytest.fixture
 def tiny_profile(monkeypatch):
-    tiny = replace(runtime.PROFILES["ci"], eval_examples=6, max_new_tokens=16, max_format_tokens=48)
+    tiny = replace(runtime.PROFILES["ci"], max_new_tokens=16, max_format_tokens=48)
     monkeypatch.setitem(runtime.PROFILES, "ci", tiny)
     return tiny
 
@@ -172,13 +201,18 @@ def test_a_row_that_is_not_a_headline_never_speaks():
     assert headlines(unguarded)["ft"]["format_compliance"] == 0.8
 
 
+def figures_only(summary):
+    """The headline figures, without the rows that speak for each rung (which carry their names)."""
+    return {rung: {k: v for k, v in figures.items() if k != "rows"} for rung, figures in summary.items()}
+
+
 def test_renaming_a_variant_does_not_change_the_headlines():
-    summary = headlines(HEADLINE_ROWS)
+    summary = figures_only(headlines(HEADLINE_ROWS))
     renamed = [replace(r, variant=f"variant {i}") for i, r in enumerate(HEADLINE_ROWS)]
-    assert headlines(renamed) == summary
+    assert figures_only(headlines(renamed)) == summary
     # even names that used to mean something else: the stale index called "updated-index", and so on
     swapped = [replace(r, variant=v) for r, v in zip(HEADLINE_ROWS, reversed([r.variant for r in HEADLINE_ROWS]))]
-    assert headlines(swapped) == summary
+    assert figures_only(headlines(swapped)) == summary
 
 
 def test_the_course_index_embeds_the_corpus_once_then_reads_the_cache(tmp_path, monkeypatch):

@@ -32,7 +32,7 @@ def test_a_foreign_file_is_refused_not_misread(tmp_path):
         load_scoreboard(path)
     # a file from before rows said what they are (schema 1) would read as rows that never speak
     path.write_text(json.dumps({"schema": 1, "rows": [{"rung": "rag", "variant": "bm25 top-5", "accuracy": 0.4}]}))
-    with pytest.raises(LabkitError, match="expected 2"):
+    with pytest.raises(LabkitError, match="expected 3"):
         load_scoreboard(path)
 
 
@@ -66,3 +66,36 @@ def test_headline_table_and_plot(tmp_path):
     assert full[1].startswith("prompt") and "300" in full[1] and "2.5" in full[2] and "2.5" not in quiet[2]
     plot_headlines(summary, tmp_path / "ladder.png")
     assert (tmp_path / "ladder.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_every_rate_in_the_file_carries_its_n_and_a_95_percent_interval(tmp_path):
+    path = tmp_path / "scoreboard.json"
+    row = Row("rag", "bm25 top-3", question_set="heldout", metric_role="answers", headline=True, n=60,
+              accuracy=33 / 60, hallucination_rate=0.3, abstention_rate=0.15, fabricated_id_rate=0.0,
+              citation_recall=0.7, question_ids=[f"q{i}" for i in range(60)], correct=[1] * 33 + [0] * 27)
+    append_rows(path, [row])
+    saved = json.loads(path.read_text())["rows"][0]
+    assert set(saved["intervals"]) == {"accuracy", "hallucination_rate", "abstention_rate", "fabricated_id_rate"}
+    for rate, interval in saved["intervals"].items():
+        assert interval["n"] == 60 and 0 <= interval["ci_low"] <= saved[rate] <= interval["ci_high"] <= 1
+    assert saved["intervals"]["accuracy"]["ci_high"] - saved["intervals"]["accuracy"]["ci_low"] > 0.2  # n = 60 is wide
+    assert saved["intervals"]["fabricated_id_rate"]["ci_low"] == 0 < saved["intervals"]["fabricated_id_rate"]["ci_high"]
+    (back,) = load_scoreboard(path)
+    assert back.correct == row.correct and back.question_ids == row.question_ids
+
+
+def test_tables_show_the_interval_and_the_plot_draws_it(tmp_path):
+    from labkit.scoreboard import format_headlines, headlines, plot_headlines
+
+    rows = [Row("prompt", "closed-book", metric_role="answers", headline=True, n=8, accuracy=0.0),
+            Row("rag", "bm25 top-3", metric_role="answers", headline=True, n=8, accuracy=5 / 8)]
+    table = format_table(rows, timings=False)
+    assert "0% [0-32]" in table and "62% [31-86]" in table
+    assert "62%" in format_table(rows, intervals=False) and "[" not in format_table(rows, intervals=False)
+    text = format_headlines(headlines(rows), costs=False)
+    assert "62% [31-86]" in text and "questions per rung (answers/format/update): prompt 8/-/-, rag 8/-/-" in text
+    figure = plot_headlines(headlines(rows))
+    bars = [c for c in figure.axes[0].collections if c.__class__.__name__ == "LineCollection"]
+    assert bars, "the 95% intervals are drawn as error bars"
+    segments = [seg for c in bars for seg in c.get_segments()]
+    assert any(abs(seg[0][1] - 0.31) < 0.01 and abs(seg[1][1] - 0.86) < 0.01 for seg in segments)

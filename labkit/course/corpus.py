@@ -85,6 +85,33 @@ class Corpus:
         return [r for r in self.questions("facts")
                 if r.extra["split"] == "train" and all(access.get(d) in readable for d in r.gold_doc_ids)]
 
+    def competing(self, record: QARecord) -> tuple[str, ...]:
+        """The values that compete with ``record``'s answer (:func:`labkit.evals.answer_verdict`): its other
+        version's values (an update question), and every answer the corpus holds for the same slot (the
+        ``field`` of its fact: another product's stock, another ticket's id). Stating one of them beside the
+        gold makes a reply mixed, not right.
+
+        >>> corpus = course_corpus()
+        >>> update = corpus.questions("updates")[2]
+        >>> update.answers, [v for v in corpus.competing(update) if "days" in v]
+        (('45 days', '45'), ['30 days'])
+        """
+        slot = str(record.extra.get("field", "")).split(".")[0]
+        versions = [*record.extra.get("answers_v1", ()), *record.extra.get("answers_v2", ())]
+        return tuple(v for v in dict.fromkeys(versions + list(self._slot_values.get(slot, ())))
+                     if v not in record.answers)
+
+    @cached_property
+    def _slot_values(self) -> dict[str, tuple[str, ...]]:
+        """Each fact slot (``field``) with the canonical answers the corpus holds for it."""
+        slots: dict[str, dict[str, None]] = {}
+        for name in ("facts", "updates"):
+            for r in self.question_sets.get(name, ()):
+                slot = str(r.extra.get("field", "")).split(".")[0]
+                if slot:
+                    slots.setdefault(slot, {})[r.answers[0]] = None
+        return {slot: tuple(values) for slot, values in slots.items()}
+
     @cached_property
     def known_ids(self) -> frozenset[str]:
         """Every identifier (``id_patterns``) that occurs in any version: an id outside it is invented."""

@@ -19,9 +19,11 @@ measured number in every cell the kit can measure.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
-from labkit.scoreboard import RUNGS
+from labkit.errors import LabkitError
+from labkit.scoreboard import RUNGS, compare
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,25 @@ def justify(needs: Needs, summary: dict[str, dict]) -> str:
     if chosen is None:
         lines.append("no rung meets every need: relax a bar or measure a bigger model")
     return "\n".join(lines)
+
+
+def rank(summary: dict[str, dict], a: str, b: str, seed: int = 0, role: str = "answers") -> str:
+    """Whether rung ``a`` answers better than rung ``b``, in words: "beats" only when the paired bootstrap
+    interval of their accuracy difference, on the same questions, excludes zero; otherwise "not
+    distinguishable at n = ...", however large the gap looks. ``summary`` is :func:`labkit.scoreboard.headlines`.
+
+    >>> from labkit.scoreboard import Row, headlines
+    >>> ids = [f"q{i}" for i in range(40)]
+    >>> rows = [Row("rag", "bm25", metric_role="answers", headline=True, question_ids=ids, correct=[1] * 10 + [0] * 30),
+    ...         Row("both", "raft", metric_role="answers", headline=True, question_ids=ids, correct=[1] * 30 + [0] * 10)]
+    >>> print(rank(headlines(rows), "both", "rag"))
+    both beats rag by +50 points (95% paired interval +35 to +65, n = 40)
+    """
+    rows = [summary.get(r, {}).get("rows", {}).get(role) for r in (a, b)]
+    missing = [r for r, row in zip((a, b), rows) if row is None]
+    if missing:
+        raise LabkitError(f"no {role} headline row for {', '.join(missing)}", "run those rungs of the ladder first")
+    return compare(rows[0], rows[1], random.Random(seed)).describe(a, b)
 
 
 def _fig(summary: dict, rung: str, key: str, kind: str = "pct") -> str:

@@ -159,7 +159,8 @@ FACT_SET_NAMES = {  # FactSets attribute -> scoreboard variant
 }
 HEADLINE_SETS = {"unseen": "answers", "updates": "update"}  # the sets whose fine-tuned rows speak for the rung
 SCORED = ("n", "accuracy", "hallucination_rate", "abstention_rate", "fabricated_id_rate", "stale_rate",
-          "prompt_tokens_mean", "completion_tokens_mean", "latency_ms_mean")  # what a fact row takes from its scores
+          "prompt_tokens_mean", "completion_tokens_mean", "latency_ms_mean", "question_ids", "correct",
+          "accuracy_lenient", "mixed_rate", "lenient_disagreements")  # what a fact row takes from its scores
 
 
 def score_fact_sets(model, tokenizer, corpus: Corpus, sets: FactSets, profile: Profile) -> dict[str, dict]:
@@ -197,7 +198,7 @@ def training_accuracy(model, tokenizer, corpus: Corpus, records: list, profile: 
     """Closed-book accuracy on ``records`` (for the per-epoch curves); ``answers`` overrides the golds."""
     got, _ = closed_book(model, tokenizer, corpus, records, profile)
     golds = [[a] for a in answers] if answers else [r.answers for r in records]
-    return evals.rate(evals.answer_matches(a.text, g) for a, g in zip(got, golds))
+    return evals.rate(evals.answer_verdict(a.text, g) == "right" for a, g in zip(got, golds))
 
 
 # ---------------------------------------------------------------------------

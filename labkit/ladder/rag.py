@@ -137,13 +137,14 @@ def v2_update_chunks(corpus: Corpus, tokenizer, chunking: ChunkConfig = COURSE_C
 def absorb_update(hybrid: HybridRetriever, corpus: Corpus, chunking: ChunkConfig, questions: Sequence,
                   answer: Callable[[list], list[str]]) -> float | None:
     """Corpus v2 lands: upsert the changed documents into ``hybrid`` (both of its indexes), then ask the update
-    ``questions`` one at a time (``answer(records) -> texts``) until the first right one. Returns the seconds
+    ``questions`` one at a time (``answer(records) -> texts``) until the first right one (strictly: the new
+    value, and not the old one beside it). Returns the seconds
     from the upsert to that answer (None when none is right): the time to a fresh answer."""
     started = time.perf_counter()
     hybrid.upsert(v2_update_chunks(corpus, hybrid.dense.embedder.tokenizer, chunking))
     for r in questions:
         (text,) = answer([r])
-        if evals.answer_matches(text, r.extra["answers_v2"]):
+        if evals.answer_verdict(text, r.extra["answers_v2"], corpus.competing(r), r.question) == "right":
             return time.perf_counter() - started
     return None
 

@@ -21,9 +21,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from labkit.course.corpus import Corpus, course_corpus
-from labkit.course.sample import heldout_sample
+from labkit.course.sample import SAMPLE_SIZE, heldout_sample, largest_sample
 from labkit.errors import LabkitError
 from labkit.ladder.both import BothConfig, both_rung
+from labkit.ladder.claims import verify_claims
+from labkit.ladder.decide import rank
 from labkit.ladder.ft import ft_rung
 from labkit.ladder.prompt import prompt_rung
 from labkit.ladder.rag import ABSTAIN_QUANTILE, COURSE_CHUNKING, rag_rung
@@ -32,6 +34,9 @@ from labkit.retrieval.answer import RagConfig
 from labkit.retrieval.chunk import ChunkConfig
 from labkit.runtime import get_profile, release_memory, seed_everything
 from labkit.scoreboard import RUNGS, Row, append_rows, format_headlines, format_table, headlines, plot_headlines
+
+
+COMPARED = (("rag", "prompt"), ("both", "rag"))  # the climbs the runner reports with a paired interval
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class LadderConfig:
     abstain_quantile: float | None = ABSTAIN_QUANTILE  # calibrates the rag and both rungs' min_coverage (None: no gate)
     chunking: ChunkConfig = COURSE_CHUNKING
     sample: int | None = None  # cap every scored set at this many questions (a quick run, as lab 09 does)
+    full: bool = False  # score every held-out question (labkit.course.sample.largest_sample), for those with time
     json_guard: bool = True  # decode every JSON reply under the reply schema's guard (labkit.constrain)
     isolate_training: bool = True  # train each adapter in a child process, so its memory goes back when it ends
 
@@ -59,10 +65,9 @@ def run_ladder(config: LadderConfig = LadderConfig(), corpus: Corpus | None = No
         raise LabkitError(f"unknown rung(s): {', '.join(unknown)}", f"choose from: {', '.join(RUNGS)}")
     corpus = corpus or course_corpus()
     profile = get_profile(config.profile)
-    if config.sample:
-        profile = replace(profile, eval_examples=config.sample)
+    size = largest_sample(corpus) if config.full else config.sample or SAMPLE_SIZE  # the same on every profile
     rng = seed_everything(config.seed)
-    heldout = heldout_sample(corpus, profile.eval_examples, rng)
+    heldout = heldout_sample(corpus, size, rng)
     print(f"[ladder] profile {profile.name}: {len(heldout.facts)} fact questions, "
           f"{len(heldout.unanswerable)} unanswerable, {len(heldout.format_tasks)} format tasks")
     model, tokenizer = load_generator(profile.generator)
@@ -99,5 +104,15 @@ def run_ladder(config: LadderConfig = LadderConfig(), corpus: Corpus | None = No
     print(format_table(all_rows))
     print()
     print(format_headlines(summary))
+    for a, b in COMPARED:
+        if a in summary and b in summary:
+            try:
+                print(f"[ladder] {rank(summary, a, b, config.seed)}")
+            except LabkitError as problem:  # rows of earlier runs, scored on other questions
+                print(f"[ladder] {a} vs {b}: not compared ({problem.problem})")
+    try:
+        print("\n".join(f"[ladder] {line}" for line in verify_claims(all_rows).splitlines()))
+    except LabkitError as problem:
+        print(f"[ladder] {problem}")
     print(f"[ladder] wrote {out / 'scoreboard.json'} and {out / 'ladder.png'}")
     return all_rows

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 
 from labkit.errors import LabkitError
-from labkit.evals import answer_matches, is_abstention
+from labkit.evals import answer_verdict, is_abstention
 from labkit.generate import GenerateConfig, generate
 from labkit.prompts import ABSTAIN_ANSWER, rag_messages
 
@@ -171,7 +171,7 @@ def threshold_tradeoff(answers: list[RagAnswer], golds: list, answerable: list[b
     def correct(answer: RagAnswer, gold, can: bool, kept: bool) -> bool:
         if not kept:  # the threshold makes it abstain
             return not can
-        return answer_matches(answer.text, gold) if can else is_abstention(answer.text)
+        return answer_verdict(answer.text, gold) == "right" if can else is_abstention(answer.text)
 
     curve = []
     for t in thresholds:
