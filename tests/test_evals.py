@@ -143,7 +143,7 @@ def test_the_lenient_matcher_is_fooled_where_the_strict_one_is_not():
     from labkit.evals import answer_matches
 
     fooled = [case for case in ADVERSARIAL if case[4] != "right" and answer_matches(case[0], case[1])]
-    assert len(fooled) >= 8, "the table must hold the replies that made the lenient matcher untrustworthy"
+    assert len(fooled) >= 10, "the table must hold the replies that made the lenient matcher untrustworthy"
 
 
 def test_every_gold_of_the_course_is_right_and_its_competitor_is_not():
