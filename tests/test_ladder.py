@@ -56,10 +56,16 @@ def test_the_sample_is_the_courses_on_every_profile(monkeypatch):
             run.run_ladder(run.LadderConfig(profile=profile))
     assert len(drawn) == len(runtime.PROFILES) and len(drawn["ci"]) == SAMPLE_SIZE + SAMPLE_SIZE // 2
     assert drawn["cpu"] == drawn["ci"] == drawn["gpu"], "a laptop and Colab must score the questions CI scores"
+    def spy_full(corpus, size, rng):
+        sample = heldout_sample(corpus, size, rng)
+        drawn["full"] = [r.id for r in sample.questions]
+        return sample
+
+    monkeypatch.setattr(run, "heldout_sample", spy_full)
     with pytest.raises(StopIteration):
         run.run_ladder(run.LadderConfig(profile="cpu", full=True))  # --full: every held-out question
     unanswerable = min(largest_sample(CORPUS) // 2, len(CORPUS.questions("unanswerable")))
-    assert len(drawn["cpu"]) == largest_sample(CORPUS) + unanswerable
+    assert len(drawn["full"]) == largest_sample(CORPUS) + unanswerable
 
 
 def test_unknown_rung_is_refused():
