@@ -89,9 +89,10 @@ class Row:
 
 
 FIELDS = tuple(f.name for f in fields(Row))
-RATES = ("accuracy", "accuracy_lenient", "mixed_rate", "hallucination_rate", "abstention_rate", "fabricated_id_rate", "format_compliance",
-         "style_adherence", "stale_rate")  # the proportions of a row's n questions (citation scores are means of
-                                            # per-answer fractions, over the answers that cite: no Wilson interval)
+# The proportions of a row's n questions (citation scores are means of per-answer fractions, over the answers
+# that cite: no Wilson interval for them).
+RATES = ("accuracy", "accuracy_lenient", "mixed_rate", "hallucination_rate", "abstention_rate", "fabricated_id_rate",
+         "format_compliance", "style_adherence", "stale_rate")
 
 
 def with_intervals(row: Row) -> Row:
@@ -363,7 +364,8 @@ def format_headlines(summary: dict[str, dict], costs: bool = True) -> str:
 
 def plot_headlines(summary: dict[str, dict], path: Path | None = None, title: str = "The ladder: one headline per rung"):
     """The rungs side by side: every rate in one panel (a group of bars per metric, one colour per rung, each
-    with its 95% interval as an error bar where its row carries an ``n``), then the two costs (per query, and to absorb an update; "never" where a rung cannot). Returns the figure."""
+    with its 95% interval as an error bar where its row carries an ``n``), then the two costs (per query, and to
+    absorb an update; "never" where a rung cannot). Returns the figure."""
     import matplotlib
     import numpy as np
 
