@@ -76,7 +76,6 @@ _SHARED_UNIT = re.compile(r"(?<![\w.\-:/])(\d+(?:\.\d+)?)(\s*(?:to|-|–|or|and|
                           r"(?=(?:\d+(?:\.\d+)?\s*(?:to|-|–|or|and|,)\s*)*\d+(?:\.\d+)?\s*(?:business\s+)?"
                           r"(%|(?:" + "|".join(sorted(UNIT_WORDS - {"business"}, key=len, reverse=True)) + r")\b))",
                           re.IGNORECASE)
-VERDICTS = ("right", "mixed", "wrong")
 
 
 def _unit(word: str | None, currency: str | None = None) -> str | None:

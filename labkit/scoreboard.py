@@ -185,7 +185,8 @@ def headlines(rows: list[Row]) -> dict[str, dict]:
     rows each rung marked as its headline for a metric role: ``answers`` (accuracy, hallucination, citations,
     latency), ``format`` (compliance; a rung without a format row but whose answers are JSON replies speaks
     with its answers row) and ``update`` (right and stale after the corpus update, and the seconds it took to
-    absorb it). A rung with no headline row is left out.
+    absorb it). Each rung's ``ci`` holds the 95% interval of every rate whose row carries an ``n``, and its
+    ``rows`` the rows that speak for it (what :func:`compare` pairs). A rung with no headline row is left out.
 
     >>> rows = [Row("rag", "bm25 top-5", metric_role="answers", headline=True, accuracy=0.4, latency_ms_mean=900.0),
     ...         Row("rag", "stale-index", corpus_version="v2", metric_role="update", accuracy=0.1),
@@ -212,8 +213,8 @@ def headlines(rows: list[Row]) -> dict[str, dict]:
                    "fresh_accuracy": (update, "accuracy"), "stale_rate": (update, "stale_rate"),
                    "latency_ms": (answers, "latency_ms_mean"), "update_seconds": (update, "update_seconds")}
         summary[rung] = {key: get(row, name) for key, (row, name) in sources.items()}
-        summary[rung]["ci"] = {key: (row.interval(name), row.n) for key, (row, name) in sources.items()
-                               if row is not None and name in RATES and row.interval(name) is not None}
+        spans = {key: row.interval(name) for key, (row, name) in sources.items() if row is not None and name in RATES}
+        summary[rung]["ci"] = {key: span for key, span in spans.items() if span is not None}
         summary[rung]["rows"] = {"answers": answers, "format": fmt, "update": update}
     return summary
 
@@ -350,7 +351,7 @@ def format_headlines(summary: dict[str, dict], costs: bool = True) -> str:
     cells = [header]
     for rung, values in summary.items():
         ci = values.get("ci", {})
-        rates = [rate_cell(values.get(k), ci.get(k, (None,))[0]) for k, _, _ in HEADLINE_RATES]
+        rates = [rate_cell(values.get(k), ci.get(k)) for k, _, _ in HEADLINE_RATES]
         spent = ["-" if values.get(k) is None else f"{values[k]:.{0 if k == 'latency_ms' else 1}f}" for k, _ in cost_columns]
         cells.append([rung] + rates + spent)
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
@@ -377,7 +378,7 @@ def plot_headlines(summary: dict[str, dict], path: Path | None = None, title: st
     x = np.arange(len(HEADLINE_RATES))
     for i, rung in enumerate(rungs):
         values = [summary[rung].get(k) for k, _, _ in HEADLINE_RATES]
-        spans = [summary[rung].get("ci", {}).get(k, (None,))[0] for k, _, _ in HEADLINE_RATES]
+        spans = [summary[rung].get("ci", {}).get(k) for k, _, _ in HEADLINE_RATES]
         xs = x + (i - (len(rungs) - 1) / 2) * width
         rates.bar(xs, [v or 0 for v in values], width, color=RUNG_COLOURS.get(rung, "#777"), label=rung)
         known = [(xi, v, span) for xi, v, span in zip(xs, values, spans) if v is not None and span is not None]
