@@ -56,6 +56,17 @@ def rate_interval(rate: float, n: int, config: IntervalConfig = IntervalConfig()
     return wilson(round(rate * n), n, config)
 
 
+def describe_rate(outcomes: Sequence[bool]) -> str:
+    """A share of 0/1 ``outcomes`` in words: the percentage, its 95% Wilson interval and ``n``.
+
+    >>> describe_rate([True] * 11 + [False] * 9)
+    '55% [34-74] of 20'
+    """
+    n = len(outcomes)
+    low, high = wilson(sum(map(bool, outcomes)), n)
+    return f"{sum(map(bool, outcomes)) / n:.0%} [{100 * low:.0f}-{100 * high:.0f}] of {n}"
+
+
 @dataclass(frozen=True)
 class Difference:
     """The paired difference ``a - b`` of two rates measured on the same ``n`` questions, with its
@@ -78,13 +89,16 @@ class Difference:
         both beats rag by +15 points (95% paired interval +3 to +28, n = 60)
         >>> print(Difference(0.05, -0.08, 0.17, 60).describe("both", "rag"))
         both and rag are not distinguishable at n = 60 (+5 points, 95% paired interval -8 to +17)
+        >>> print(Difference(-0.55, -0.75, -0.35, 20).describe("ft", "rag"))  # the winner first, its interval too
+        rag beats ft by +55 points (95% paired interval +35 to +75, n = 20)
         """
-        span = f"95% paired interval {100 * self.low:+.0f} to {100 * self.high:+.0f}"
         if not self.separates:
             return (f"{a} and {b} are not distinguishable at n = {self.n} "
-                    f"({100 * self.difference:+.0f} points, {span})")
-        better, worse = (a, b) if self.difference > 0 else (b, a)
-        return f"{better} beats {worse} by {100 * abs(self.difference):+.0f} points ({span}, n = {self.n})"
+                    f"({100 * self.difference:+.0f} points, 95% paired interval {100 * self.low:+.0f} to "
+                    f"{100 * self.high:+.0f})")
+        better, worse, low, high = (a, b, self.low, self.high) if self.difference > 0 else (b, a, -self.high, -self.low)
+        return (f"{better} beats {worse} by {100 * abs(self.difference):+.0f} points "
+                f"(95% paired interval {100 * low:+.0f} to {100 * high:+.0f}, n = {self.n})")
 
 
 def paired_bootstrap(a: Sequence[int], b: Sequence[int], rng: random.Random,

@@ -69,7 +69,8 @@ def test_pairing_gives_a_narrower_interval_than_ignoring_it():
 
 def test_a_difference_speaks_only_when_it_separates():
     assert "beats" in Difference(0.2, 0.05, 0.35, 60).describe("both", "rag")
-    assert "rag beats both" in Difference(-0.2, -0.35, -0.05, 60).describe("both", "rag")
+    assert "rag beats both by +20 points (95% paired interval +5 to +35" in Difference(-0.2, -0.35, -0.05, 60).describe(
+        "both", "rag"), "the winner is named first, and so is its side of the interval"
     assert "not distinguishable at n = 60" in Difference(0.1, -0.02, 0.22, 60).describe("both", "rag")
     assert IntervalConfig().z == pytest.approx(1.96, abs=1e-3)
 
