@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     ladder = commands.add_parser("ladder", help="run rungs of the ladder, write scoreboard.json and ladder.png")
     ladder.add_argument("--rungs", default=",".join(RUNGS), help="comma-separated, e.g. prompt,rag")
     ladder.add_argument("--out", default="results/ladder", help="folder for scoreboard.json and ladder.png")
-    ladder.add_argument("--seed", type=int, default=0)
+    ladder.add_argument("--seed", type=int, default=0, help="draws the sample (and trains, unless --seeds)")
+    ladder.add_argument("--seeds", default=None, metavar="0,1,2",
+                        help="train the ft and both rungs once per seed and report the spread (the sample stays --seed's)")
     ladder.add_argument("--sample", type=int, default=None,
                         help="score at most N questions per set: a quick run (trained adapters come from the cache)")
     ladder.add_argument("--full", action="store_true",
@@ -151,13 +153,31 @@ def _data(args) -> int:
     return 0
 
 
+def seed_list(text: str) -> tuple[int, ...]:
+    """``--seeds``: comma-separated whole numbers, each once.
+
+    >>> seed_list("0, 1,2")
+    (0, 1, 2)
+    >>> seed_list("0,x")
+    Traceback (most recent call last):
+    labkit.errors.LabkitError: --seeds '0,x' is not a list of seeds
+      fix: give different whole numbers >= 0, separated by commas: --seeds 0,1,2
+    """
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() for p in parts) or len(set(map(int, parts))) != len(parts):
+        raise LabkitError(f"--seeds {text!r} is not a list of seeds",
+                          "give different whole numbers >= 0, separated by commas: --seeds 0,1,2")
+    return tuple(int(p) for p in parts)
+
+
 def _ladder(args) -> int:
     from pathlib import Path
 
     from labkit.ladder.run import LadderConfig, run_ladder
 
     rungs = tuple(r.strip() for r in args.rungs.split(",") if r.strip())
-    run_ladder(LadderConfig(rungs=rungs, out=Path(args.out), seed=args.seed, sample=args.sample, full=args.full))
+    run_ladder(LadderConfig(rungs=rungs, out=Path(args.out), seed=args.seed, sample=args.sample, full=args.full,
+                            train_seeds=None if args.seeds is None else seed_list(args.seeds)))
     return 0
 
 

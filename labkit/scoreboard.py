@@ -8,7 +8,7 @@ row is ``None`` (``null`` in the file).
 
 >>> row = Row(rung="prompt", variant="closed-book", n=3, accuracy=1 / 3)
 >>> row.key
-('prompt', 'closed-book', 'v1')
+('prompt', 'closed-book', 'v1', None)
 >>> guarded("few-shot", True), guarded("few-shot", False)
 ('few-shot, JSON guard', 'few-shot')
 >>> print(format_table([row]).splitlines()[0])  # doctest: +NORMALIZE_WHITESPACE
@@ -26,7 +26,8 @@ from labkit import evals, stats
 from labkit.errors import LabkitError
 from labkit.storage import atomic_write
 
-SCHEMA_VERSION = 3  # 2: rows carry question_set, metric_role and headline; 3: intervals, question ids, verdicts
+SCHEMA_VERSION = 4  # 2: rows carry question_set, metric_role and headline; 3: intervals, question ids, verdicts;
+                    # 4: train_seed (rows of trained systems, one per seed of `ladder --seeds`)
 RUNGS = ("prompt", "rag", "ft", "both")  # the ladder, cheapest first: the one list every module and lab uses
 METRIC_ROLES = ("answers", "format", "update")  # what a row measures: questions answered, replies' format,
                                                 # questions asked after the corpus update
@@ -46,7 +47,8 @@ class Row:
     metric_role: str | None = None  # one of METRIC_ROLES
     headline: bool = False  # True: this row speaks for its rung's metric role (labkit.scoreboard.headlines)
     profile: str | None = None
-    seed: int | None = None
+    seed: int | None = None  # drew the sample (which questions are scored)
+    train_seed: int | None = None  # trained the adapter this row measures (None: nothing trained)
     n: int | None = None
     accuracy: float | None = None  # strict: a gold value and no competing one (labkit.evals.answer_verdict)
     accuracy_lenient: float | None = None  # "any gold occurs" (labkit.evals.answer_matches), beside it
@@ -73,8 +75,8 @@ class Row:
     intervals: dict | None = None  # {rate: {"n", "ci_low", "ci_high"}}: filled by write_scoreboard (with_intervals)
 
     @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.rung, self.variant, self.corpus_version)
+    def key(self) -> tuple[str, str, str, int | None]:
+        return (self.rung, self.variant, self.corpus_version, self.train_seed)
 
     def interval(self, rate: str, config: stats.IntervalConfig = stats.IntervalConfig()) -> tuple[float, float] | None:
         """The 95% Wilson interval of one of :data:`RATES` (None where the row has no such rate or no ``n``).
@@ -131,7 +133,7 @@ def compare(a: Row, b: Row, rng: random.Random, config: stats.IntervalConfig = s
 def write_scoreboard(rows: list[Row], path: Path) -> list[Row]:
     """Write all rows to ``path`` atomically (a crash never leaves half a file); return them in file order."""
     ordered = sorted(rows, key=lambda r: (RUNGS.index(r.rung) if r.rung in RUNGS else 99,
-                                          r.corpus_version, r.variant))
+                                          r.corpus_version, r.variant, -1 if r.train_seed is None else r.train_seed))
     text = json.dumps({"schema": SCHEMA_VERSION, "fields": list(FIELDS),
                        "rows": [asdict(with_intervals(r)) for r in ordered]}, indent=1, ensure_ascii=False)
     atomic_write(path, text + "\n")
@@ -180,13 +182,24 @@ def usage(answers) -> dict:
     }
 
 
-def headlines(rows: list[Row]) -> dict[str, dict]:
+def train_seeds(rows: list[Row]) -> list[int]:
+    """The training seeds the rows' adapters were trained with, in order (empty: nothing was trained).
+
+    >>> train_seeds([Row("ft", "format", train_seed=2), Row("rag", "bm25"), Row("ft", "format", train_seed=0)])
+    [0, 2]
+    """
+    return sorted({r.train_seed for r in rows if r.train_seed is not None})
+
+
+def headlines(rows: list[Row], train_seed: int | None = None) -> dict[str, dict]:
     """Each rung's headline figures, keyed like :data:`HEADLINE_RATES` and :data:`HEADLINE_COSTS`, from the
     rows each rung marked as its headline for a metric role: ``answers`` (accuracy, hallucination, citations,
     latency), ``format`` (compliance; a rung without a format row but whose answers are JSON replies speaks
     with its answers row) and ``update`` (right and stale after the corpus update, and the seconds it took to
     absorb it). Each rung's ``ci`` holds the 95% interval of every rate whose row carries an ``n``, and its
     ``rows`` the rows that speak for it (what :func:`compare` pairs). A rung with no headline row is left out.
+    Rows of trained systems count for one training seed: ``train_seed``, or the first of :func:`train_seeds`
+    (:func:`seed_spread` reads the others).
 
     >>> rows = [Row("rag", "bm25 top-5", metric_role="answers", headline=True, accuracy=0.4, latency_ms_mean=900.0),
     ...         Row("rag", "stale-index", corpus_version="v2", metric_role="update", accuracy=0.1),
@@ -195,8 +208,12 @@ def headlines(rows: list[Row]) -> dict[str, dict]:
     >>> headlines(rows)["rag"]["fresh_accuracy"], headlines(rows)["rag"]["update_seconds"], list(headlines(rows))
     (0.3, 2.0, ['rag'])
     """
+    seeds = train_seeds(rows)
+    chosen = train_seed if train_seed is not None else (seeds[0] if seeds else None)
+
     def speaks(rung: str, role: str) -> Row | None:
-        return next((r for r in rows if r.rung == rung and r.headline and r.metric_role == role), None)
+        return next((r for r in rows if r.rung == rung and r.headline and r.metric_role == role
+                     and r.train_seed in (None, chosen)), None)
 
     def get(row: Row | None, name: str):
         return getattr(row, name) if row is not None else None
@@ -230,6 +247,51 @@ def rate_cell(value: float | None, interval: tuple[float, float] | None = None) 
     if interval is None:
         return f"{value:.0%}"
     return f"{value:.0%} [{100 * interval[0]:.0f}-{100 * interval[1]:.0f}]"
+
+
+def seed_spread(rows: list[Row]) -> dict[str, dict[str, dict[int, float]]]:
+    """For each rung whose headlines come from trained adapters, each headline rate per training seed:
+    ``{rung: {key: {seed: value}}}`` (keys as :data:`HEADLINE_RATES`). Rungs that train nothing give the same
+    figures on every seed and are left out.
+
+    >>> rows = [Row("both", "raft", metric_role="answers", headline=True, train_seed=s, accuracy=a)
+    ...         for s, a in ((0, 0.7), (1, 0.6))] + [Row("rag", "bm25", metric_role="answers", headline=True, accuracy=0.5)]
+    >>> seed_spread(rows)["both"]["accuracy"], list(seed_spread(rows))
+    ({0: 0.7, 1: 0.6}, ['both'])
+    """
+    spread: dict[str, dict[str, dict[int, float]]] = {}
+    for seed in train_seeds(rows):
+        for rung, figures in headlines(rows, seed).items():
+            if not any(row is not None and row.train_seed == seed for row in figures["rows"].values()):
+                continue
+            for key, _, _ in HEADLINE_RATES:
+                if figures.get(key) is not None:
+                    spread.setdefault(rung, {}).setdefault(key, {})[seed] = figures[key]
+    return spread
+
+
+def format_spread(rows: list[Row]) -> str:
+    """:func:`seed_spread` as a text table: each trained rung's headline rates on every training seed, then their
+    mean and range ('' when the rows hold fewer than two seeds).
+
+    >>> rows = [Row("both", "raft", metric_role="answers", headline=True, train_seed=s, accuracy=a)
+    ...         for s, a in ((0, 0.7), (1, 0.6), (2, 0.65))]
+    >>> print(format_spread(rows))  # doctest: +NORMALIZE_WHITESPACE
+    rung  headline  seed 0  seed 1  seed 2  mean  range
+    both  accuracy  70%     60%     65%     65%   60-70
+    """
+    seeds = train_seeds(rows)
+    if len(seeds) < 2:
+        return ""
+    titles = {key: title for key, title, _ in HEADLINE_RATES}
+    cells = [["rung", "headline", *(f"seed {s}" for s in seeds), "mean", "range"]]
+    for rung, by_key in seed_spread(rows).items():
+        for key, values in by_key.items():
+            got = [values[s] for s in seeds if s in values]
+            cells.append([rung, titles[key], *(rate_cell(values.get(s)) for s in seeds),
+                          rate_cell(sum(got) / len(got)), f"{100 * min(got):.0f}-{100 * max(got):.0f}"])
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
 
 
 COLUMNS = (  # (header, field, format)
@@ -277,8 +339,12 @@ def format_table(rows: list[Row], timings: bool = True, intervals: bool = True) 
             return rate_cell(value, row.interval(name))
         return fmt.format(value)
 
+    several = len(train_seeds(rows)) > 1
     for row in rows:
-        cells.append([cell(row, name, fmt) for _, name, fmt in columns])
+        line = [cell(row, name, fmt) for _, name, fmt in columns]
+        if several and row.train_seed is not None:  # the same variant, trained once per seed
+            line[[name for _, name, _ in columns].index("variant")] += f" [seed {row.train_seed}]"
+        cells.append(line)
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
 
@@ -305,24 +371,79 @@ PLOT_METRICS = (  # (field, title, higher is better)
 )
 
 
-def plot_scoreboard(rows: list[Row], path: Path | None = None):
-    """One panel per metric, one bar per row, so rungs compare at a glance. Returns the figure."""
+def _bars(ax, xs, rows: list[Row], field: str, width: float = 0.8, **style) -> None:
+    """One bar per row for ``field`` at ``xs``, each with its 95% interval as an error bar (where the row has
+    an ``n`` and ``field`` is one of :data:`RATES`) and its value written above it."""
+    values = [getattr(r, field) for r in rows]
+    ax.bar(xs, [v if v is not None else 0 for v in values], width, **style)
+    spans = [r.interval(field) if field in RATES else None for r in rows]
+    known = [(x, v, s) for x, v, s in zip(xs, values, spans) if v is not None and s is not None]
+    if known:
+        ax.errorbar([k[0] for k in known], [k[1] for k in known], fmt="none", ecolor="#333", elinewidth=1, capsize=2,
+                    yerr=[[max(0.0, v - s[0]) for _, v, s in known], [max(0.0, s[1] - v) for _, v, s in known]])
+    for x, v, span in zip(xs, values, spans):
+        top = span[1] if span is not None else (v or 0)
+        ax.text(x, top + 0.02, "n/a" if v is None else f"{v:.0%}", ha="center", fontsize=8)
+
+
+def _percent_axis(ax, title: str, higher: bool) -> None:
     import matplotlib
 
+    ax.set_title(f"{title} ({'higher' if higher else 'lower'} is better)", fontsize=11)
+    ax.set_ylim(0, 1.15)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+
+
+def plot_scoreboard(rows: list[Row], path: Path | None = None, metrics: tuple[str, ...] | None = None,
+                    title: str = "The ladder: every rung on the same held-out questions"):
+    """One panel per metric (default: all of :data:`PLOT_METRICS`; ``metrics`` picks some by field name), one
+    bar per row coloured by rung, each rate with its 95% interval as an error bar, so rows compare at a glance
+    and a gap within the bars' reach reads as what it is. Returns the figure."""
+    chosen = [m for m in PLOT_METRICS if metrics is None or m[0] in metrics]
+    if metrics is not None and len(chosen) != len(metrics):
+        unknown = sorted(set(metrics) - {m[0] for m in PLOT_METRICS})
+        raise LabkitError(f"plot_scoreboard cannot draw {unknown}", f"choose from {[m[0] for m in PLOT_METRICS]}")
     labels = [f"{r.rung}\n{r.variant}" + (f"\n({r.corpus_version})" if r.corpus_version != "v1" else "") for r in rows]
-    fig = new_figure((13, 7), path)
-    axes = fig.subplots(2, 3, sharey=True)
-    for ax, (field, title, higher) in zip(axes.flat, PLOT_METRICS):
-        values = [getattr(r, field) for r in rows]
-        xs = range(len(rows))
-        ax.bar(xs, [v if v is not None else 0 for v in values], color=[RUNG_COLOURS.get(r.rung, "#777") for r in rows])
-        for x, v in zip(xs, values):
-            ax.text(x, (v or 0) + 0.02, "n/a" if v is None else f"{v:.0%}", ha="center", fontsize=9)
-        ax.set_title(f"{title} ({'higher' if higher else 'lower'} is better)", fontsize=11)
-        ax.set_xticks(list(xs), labels, fontsize=8)
-        ax.set_ylim(0, 1.12)
-        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-    fig.suptitle("The ladder: every rung on the same held-out questions", fontsize=13)
+    columns = min(3, len(chosen))
+    panels = -(-len(chosen) // columns)
+    fig = new_figure((max(4.5 * columns, 1.1 * len(rows) + 2), 3.5 * panels + 0.5), path)
+    axes = fig.subplots(panels, columns, sharey=True, squeeze=False)
+    for ax, (field, name, higher) in zip(axes.flat, chosen):
+        _bars(ax, range(len(rows)), rows, field, color=[RUNG_COLOURS.get(r.rung, "#777") for r in rows])
+        _percent_axis(ax, name, higher)
+        ax.set_xticks(list(range(len(rows))), labels, fontsize=8)
+    for ax in list(axes.flat)[len(chosen):]:
+        ax.set_visible(False)
+    fig.suptitle(title + " (bars: 95% interval)", fontsize=13)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
+
+
+def plot_rates(series: dict[str, list[Row]], labels: list[str], metrics: tuple[str, ...] = ("accuracy",),
+               path: Path | None = None, title: str = ""):
+    """Grouped bars: one group per label, one bar per series (``{name: rows}``, each aligned with ``labels``),
+    a panel per metric (fields of :data:`PLOT_METRICS`), each rate with its 95% interval. For before/after
+    comparisons on the same question sets. Returns the figure."""
+    named = {m[0]: m for m in PLOT_METRICS}
+    wrong = [m for m in metrics if m not in named] + [s for s, rows in series.items() if len(rows) != len(labels)]
+    if wrong:
+        raise LabkitError(f"plot_rates: {wrong} do not fit (metrics must be PLOT_METRICS fields, each series one row "
+                          f"per label)", "pass one row per label in every series, and metrics from PLOT_METRICS")
+    fig = new_figure((5.2 * len(metrics), 3.9), path)
+    axes = fig.subplots(1, len(metrics), sharey=True, squeeze=False)[0]
+    width = 0.8 / max(len(series), 1)
+    palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9e9e9e")
+    for ax, field in zip(axes, metrics):
+        for i, (name, rows) in enumerate(series.items()):
+            xs = [x + (i - (len(series) - 1) / 2) * width for x in range(len(labels))]
+            _bars(ax, xs, rows, field, width, color=palette[i % len(palette)], label=name)
+        _percent_axis(ax, named[field][1], named[field][2])
+        ax.set_xticks(list(range(len(labels))), labels, fontsize=9)
+    axes[0].legend(loc="upper left", frameon=False, fontsize=9)
+    if title:
+        fig.suptitle(title + " (bars: 95% interval)", fontsize=11)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=110)

@@ -128,3 +128,22 @@ def test_a_gated_question_abstains_in_the_json_format_and_the_model_is_never_ask
     assert answer.prompt_tokens == 0
     (plain,) = answer_with(None, None, records[1:], only_gated)
     assert is_abstention(plain.text)
+
+
+def test_the_gates_canned_abstentions_are_abstentions_not_format_compliant_replies():
+    from labkit.ladder.both import answer_with, format_row
+
+    retriever = Covering([chunk(f"d{i}") for i in range(3)])
+    unanswerable = record(question="How many weeks of parental leave are there?", answers=("abstain",), gold=(),
+                          set_name="unanswerable")
+    records = [record(), unanswerable]
+    got = retrieved(retriever, records, k=2, min_coverage=0.5)
+    written = reply('{"quote": "Fee", "passage": "one", "answer": "15%"}')  # the model's reply: off the schema
+    (canned,) = answer_with(None, None, [unanswerable], Passages(got.name, got.per_question[1:], got.gated[1:]),
+                            json_only=True)
+    replies = [written, canned]
+    row = score_row(CORPUS, replies, records, got, "RAFT", {"rung": "both"}, json_format=True)
+    assert row.format_compliance is None, "a rate over all replies would count the canned one as compliant"
+    assert row.abstention_rate == 0.5 and row.accuracy == 1.0  # gated unanswerable: abstained, which is right
+    fmt = format_row(replies, got, "RAFT, the replies it wrote", {"rung": "both"}, headline=True)
+    assert (fmt.n, fmt.format_compliance, fmt.metric_role) == (1, 0.0, "format")

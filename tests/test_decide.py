@@ -102,3 +102,21 @@ def test_rank_refuses_rungs_scored_on_different_questions():
         rank(headlines(rows), "both", "rag")
     with pytest.raises(LabkitError, match="no answers headline row for ft"):
         rank(headlines(rows), "both", "ft")
+
+
+def test_differences_compare_rag_and_the_fine_tune_on_the_same_questions():
+    from labkit.scoreboard import Row
+
+    def row(rung, name, accuracy, seed=None, variant="x"):
+        return Row(rung, variant, question_set=name, metric_role="answers", n=20, accuracy=accuracy, train_seed=seed)
+
+    rows = [row("rag", "trained", 0.55), row("rag", "paraphrased", 0.5), row("rag", "unseen", 0.45),
+            row("ft", "trained", 0.9, 0, "facts (a)"), row("ft", "paraphrased", 0.2, 0, "facts (b)"),
+            row("ft", "unseen", 0.0, 0, "facts (c)"), row("ft", "unseen", 0.05, None, "closed-book (c)")]
+    table = differences({}, rows)
+    cells = {aspect: (rag, ft) for aspect, rag, ft in table}
+    assert cells["accuracy, (a) trained questions (same questions)"] == ("55% [34-74] of 20", "90% [70-97] of 20, closed-book")
+    assert cells["accuracy, (c) unseen facts (same questions)"][1].startswith("0% [0-16] of 20"), "the fine-tune, not the base"
+    assert not any("each rung's own questions" in aspect for aspect in cells)
+    alone = {aspect for aspect, _, _ in differences({})}
+    assert "accuracy on the course's facts (each rung's own questions)" in alone  # no rows: said, not hidden

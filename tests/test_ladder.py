@@ -232,3 +232,56 @@ def test_the_course_index_embeds_the_corpus_once_then_reads_the_cache(tmp_path, 
     question = "What is the warranty period for Baskel hygrometers?"
     assert ([h.chunk.chunk_id for h in first.search(question, k=5, role="agent")]
             == [h.chunk.chunk_id for h in again.search(question, k=5, role="agent")])
+
+
+def test_seeds_repeat_only_the_trained_rungs_on_the_same_questions(tmp_path, monkeypatch, capsys):
+    """`ladder --seeds 0,1,2`: prompt and rag once; ft and both once per training seed, on the same sample and the
+    same fact sets; the base model's baseline once; the spread, a rank per seed and the claims on every seed."""
+    from labkit.ladder import run
+
+    calls = {"ft": [], "both": []}
+    ids = [f"q{i}" for i in range(10)]
+
+    def scored(rung, variant, right, **describe):
+        return answers(rung, variant, n=10, accuracy=sum(right) / 10, question_ids=ids, correct=right, **describe)
+
+    def fake_rag(model, tokenizer, corpus, heldout, *rest, fact_sets=None, **options):
+        calls["rag_sets"] = {name: [r.id for r in records] for name, records in fact_sets.items()}
+        return [scored("rag", "bm25 top-3", [1] * 5 + [0] * 5)]
+
+    def fake_ft(model, tokenizer, corpus, heldout, profile, rng, *rest, train_seed=0, sets=None, **options):
+        calls["ft"].append((model, train_seed, [r.id for r in sets.unseen], [r.id for r in heldout.questions]))
+        return [fmt("ft", "format", format_compliance=1.0, train_seed=train_seed)]
+
+    def fake_both(model, tokenizer, corpus, heldout, *rest, train_seed=None, compare_base=True, **options):
+        calls["both"].append((model, train_seed, compare_base))
+        right = [1] * (8 - train_seed) + [0] * (2 + train_seed)  # seed 0: 80%, 1: 70%, 2: 60%
+        return [scored("both", "RAFT + bm25 top-3", right, train_seed=train_seed)]
+
+    monkeypatch.setattr(run, "load_generator", lambda key: ("base model", None))
+    monkeypatch.setattr(run, "rag_rung", fake_rag)
+    monkeypatch.setattr(run, "ft_rung", fake_ft)
+    monkeypatch.setattr(run, "both_rung", fake_both)
+    rows = run_ladder(LadderConfig(rungs=("rag", "ft", "both"), out=tmp_path, profile="ci", sample=4,
+                                   train_seeds=(0, 1, 2)))
+    assert [seed for _, seed, _, _ in calls["ft"]] == [0, 1, 2] == [seed for _, seed, _ in calls["both"]]
+    assert [model for model, *_ in calls["ft"]] == ["base model", None, None], "the baseline rows once"
+    assert len({(tuple(unseen), tuple(asked)) for _, _, unseen, asked in calls["ft"]}) == 1, "one sample for every seed"
+    assert calls["rag_sets"]["unseen"] == calls["ft"][0][2], "RAG answers the fine-tune's very questions"
+    assert set(calls["rag_sets"]) == {"trained", "paraphrased", "unseen"}
+    assert not any(compare for *_, compare in calls["both"]), "the rag rung read those passages already"
+    assert sorted(r.train_seed for r in rows if r.rung == "both") == [0, 1, 2]  # none replaced another
+    printed = capsys.readouterr().out
+    assert "seed 0  seed 1  seed 2" in printed and "80%     70%     60%" in printed
+    for seed, gap in ((0, "+30"), (1, "+20"), (2, "+10")):
+        assert f"training seed {seed}: both " in printed and gap in printed
+    assert printed.count("rag vs prompt") + printed.count("rag beats prompt") == 0  # no prompt rung here
+    assert "(on every training seed)" in printed
+
+
+@pytest.mark.parametrize("seeds", [(), (0, 0), (-1,)])
+def test_training_seeds_are_checked(seeds, tmp_path):
+    from labkit.errors import LabkitError
+
+    with pytest.raises(LabkitError, match="training seeds"):
+        run_ladder(LadderConfig(out=tmp_path, train_seeds=seeds))

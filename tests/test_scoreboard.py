@@ -3,7 +3,8 @@ import json
 import pytest
 
 from labkit.errors import LabkitError
-from labkit.scoreboard import FIELDS, METRIC_ROLES, Row, append_rows, format_table, load_scoreboard, plot_scoreboard
+from labkit.scoreboard import (FIELDS, METRIC_ROLES, SCHEMA_VERSION, Row, append_rows, format_table, load_scoreboard,
+                              plot_scoreboard)
 
 REQUIRED = ("rung variant model corpus_version question_set metric_role headline profile seed n accuracy "
             "hallucination_rate abstention_rate "
@@ -32,7 +33,7 @@ def test_a_foreign_file_is_refused_not_misread(tmp_path):
         load_scoreboard(path)
     # a file from before rows said what they are (schema 1) would read as rows that never speak
     path.write_text(json.dumps({"schema": 1, "rows": [{"rung": "rag", "variant": "bm25 top-5", "accuracy": 0.4}]}))
-    with pytest.raises(LabkitError, match="expected 3"):
+    with pytest.raises(LabkitError, match=f"expected {SCHEMA_VERSION}"):
         load_scoreboard(path)
 
 
@@ -99,3 +100,22 @@ def test_tables_show_the_interval_and_the_plot_draws_it(tmp_path):
     assert bars, "the 95% intervals are drawn as error bars"
     segments = [seg for c in bars for seg in c.get_segments()]
     assert any(abs(seg[0][1] - 0.31) < 0.01 and abs(seg[1][1] - 0.86) < 0.01 for seg in segments)
+
+
+def test_rows_of_each_training_seed_are_kept_and_headlines_read_one_seed(tmp_path):
+    from labkit.scoreboard import format_spread, headlines, seed_spread
+
+    def raft(seed, accuracy):
+        return Row("both", "RAFT + bm25 top-3", metric_role="answers", headline=True, n=20, accuracy=accuracy,
+                   train_seed=seed)
+
+    rag = Row("rag", "bm25 top-3", metric_role="answers", headline=True, n=20, accuracy=0.5)
+    rows = append_rows(tmp_path / "scoreboard.json", [rag, raft(0, 0.7), raft(1, 0.6), raft(2, 0.65)])
+    assert len(rows) == 4, "the same variant trained on another seed is another row, not a replacement"
+    assert headlines(rows)["both"]["accuracy"] == 0.7 and headlines(rows, 1)["both"]["accuracy"] == 0.6
+    assert headlines(rows, 2)["rag"]["accuracy"] == 0.5, "an untrained rung speaks on every seed"
+    assert seed_spread(rows) == {"both": {"accuracy": {0: 0.7, 1: 0.6, 2: 0.65}}}
+    assert "60-70" in format_spread(rows) and format_spread(rows[:2]) == ""
+    assert "RAFT + bm25 top-3 [seed 2]" in format_table(rows)
+    again = append_rows(tmp_path / "scoreboard.json", [raft(1, 0.55)])  # a rerun of seed 1 replaces seed 1 only
+    assert sorted((r.train_seed, r.accuracy) for r in again if r.rung == "both") == [(0, 0.7), (1, 0.55), (2, 0.65)]

@@ -18,7 +18,7 @@ only and with distractors only, for the base model, the facts fine-tune and the 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from labkit import evals, prompts
@@ -130,9 +130,26 @@ def score_row(corpus: Corpus, answers: list, records: Sequence, passages: Passag
     row = Row(variant=variant, corpus_version=version, **base, **describe, **scores, **usage(answers),
               citation_precision=evals.mean_or_none(p for p, _ in cited),
               citation_recall=evals.mean_or_none(c for _, c in cited))
-    if json_format:
+    if json_format and not any(passages.gated):  # else its canned abstentions would count: format_row
         row.format_compliance = evals.rate(evals.format_compliant(a.text, raft.ANSWER_SCHEMA) for a in answers)
     return row
+
+
+def format_row(answers: list, passages: Passages, variant: str, base: dict, **describe) -> Row:
+    """The format compliance of the JSON replies the model wrote: a question the gate kept from the model has
+    a canned abstention for its reply, which is valid JSON by construction and says nothing about the model,
+    so it is left out of both the rate and its ``n``.
+
+    >>> from labkit.generate import Answer
+    >>> replies = [Answer('{"answer": "12"', 0, 0, 0.0), Answer('{"answer": "x"}', 0, 0, 0.0)]
+    >>> row = format_row(replies, Passages("top-3", [[], []], [True, False]), "RAFT", {"rung": "both"})
+    >>> row.n, row.question_set
+    (1, 'heldout, asked')
+    """
+    written = [a for i, a in enumerate(answers) if passages.asks(i)]
+    return Row(variant=variant, **base, question_set="heldout, asked", metric_role="format", n=len(written),
+               format_compliance=evals.rate(evals.format_compliant(a.text, raft.ANSWER_SCHEMA) for a in written),
+               **describe)
 
 
 def raft_set(corpus: Corpus, hybrid, config: BothConfig) -> list:
@@ -141,6 +158,16 @@ def raft_set(corpus: Corpus, hybrid, config: BothConfig) -> list:
     rng = random.Random(config.seed)
     records = raft.training_records(corpus, rng, config.raft.examples, config.raft.role)
     return raft.build_set(records, hybrid.dense.all_chunks(), pick_retriever(hybrid, config.retriever), config.raft, rng)
+
+
+def seeded(config: BothConfig, seed: int) -> BothConfig:
+    """``config`` with one seed for everything random in RAFT: which training questions, which distractors,
+    the adapter's initialisation and the order of the examples.
+
+    >>> seeded(BothConfig(), 2).seed, seeded(BothConfig(), 2).training.seed
+    (2, 2)
+    """
+    return replace(config, seed=seed, training=replace(config.training, seed=seed))
 
 
 def train_raft(model_key: str, examples: Sequence, config: BothConfig, isolate: bool = False):
@@ -209,15 +236,19 @@ def comparison(base_model, tokenizer, corpus: Corpus, raft_fitted, records: Sequ
 
 def both_rung(model, tokenizer, corpus: Corpus, heldout: HeldOut, profile: Profile, model_name: str = "",
               config: BothConfig = BothConfig(), chunking: ChunkConfig = COURSE_CHUNKING, limit: int | None = None,
-              isolate: bool = False, compare_base: bool = True) -> list[Row]:
+              isolate: bool = False, compare_base: bool = True, train_seed: int | None = None) -> list[Row]:
     """RAFT-train the JSON reader (``isolate``: in a child process) on ``corpus`` cut by ``chunking``, then
     score it with retrieval on v1 and after the v2 update (the first ``limit`` updated facts); ``compare_base``
     adds the base model reading the same retrieved passages, as a baseline row (the ladder leaves it to its rag
-    rung, which reads them already, and passes no base ``model``)."""
+    rung, which reads them already, and passes no base ``model``). ``train_seed`` (default ``config.seed``)
+    draws and builds the RAFT set and seeds its training run (:func:`seeded`); the rows of the RAFT model
+    record it."""
     if compare_base and model is None:
         raise LabkitError("both_rung(compare_base=True) needs the base model", "pass the base model, or compare_base=False")
+    config = seeded(config, config.seed if train_seed is None else train_seed)
     base = {"rung": "both", "model": model_name, "profile": profile.name}
-    print(f"[ladder] rung both: index v1 (dense + BM25), build the RAFT set ({config.retriever} distractors), train")
+    print(f"[ladder] rung both: index v1 (dense + BM25), build the RAFT set ({config.retriever} distractors), "
+          f"train (seed {config.seed})")
     hybrid = build_retriever(corpus, "v1", chunking)
     fitted = train_raft(model_name or profile.generator, raft_set(corpus, hybrid, config), config, isolate)
     questions = heldout.questions
@@ -231,11 +262,13 @@ def both_rung(model, tokenizer, corpus: Corpus, heldout: HeldOut, profile: Profi
                               variant_name(config, "base") + " (same passages as both)", base,
                               question_set="heldout", metric_role="answers"))
     print("[ladder] rung both: the RAFT model reads the retrieved passages")
-    main = score_row(corpus, answer_with(fitted.model, fitted.tokenizer, questions, top, json_only=config.json_only),
-                     questions, top, variant_name(config), base, json_format=True,
+    replies = answer_with(fitted.model, fitted.tokenizer, questions, top, json_only=config.json_only)
+    main = score_row(corpus, replies, questions, top, variant_name(config), base, json_format=True,
                      question_set="heldout", metric_role="answers", headline=True)
     main.train_seconds, main.adapter_mb = fitted.result.seconds, fitted.adapter_mb
+    written = format_row(replies, top, variant_name(config) + ", the replies it wrote", base, headline=True)
     print("[ladder] rung both: corpus v2 lands: upsert the changed documents, ask the updated facts")
     updated = update_row(fitted.model, fitted.tokenizer, corpus, hybrid, base, config, variant_name(config),
                          chunking, limit, gate)
-    return [*rows, main, updated]
+    main.train_seed = written.train_seed = updated.train_seed = config.seed
+    return [*rows, main, written, updated]

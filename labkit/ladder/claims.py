@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from labkit.errors import LabkitError
-from labkit.scoreboard import Row, headlines
+from labkit.scoreboard import Row, headlines, train_seeds
 
 
 @dataclass(frozen=True)
@@ -54,37 +54,49 @@ CLAIMS = (
           (("ft", "format_compliance"), ("prompt", "format_compliance")), lambda ft, prompt: ft > prompt),
     Claim("retrieving the style guide does not fix the format as the fine-tune does (RAG to fix a format)",
           (("rag", "format_compliance"), ("ft", "format_compliance")), lambda rag, ft: rag < ft),
+    Claim("the RAFT-trained reader answers more questions than the base model reading the same passages",
+          (("both", "accuracy"), ("rag", "accuracy")), lambda both, rag: both > rag),
 )
 
 
-def figures(rows: list[Row]) -> dict[str, dict]:
+def figures(rows: list[Row], train_seed: int | None = None) -> dict[str, dict]:
     """What claims read: each rung's headline figures (:func:`labkit.scoreboard.headlines`), plus, after the
     update, ``fresh_stated`` (the share of its headline update answers that state the new value at all: the
     lenient figure, since a reply that garbles the new value beside the old one still shows the index has
     it) and ``stale_index_stated``, the same for its update row that is not a headline (the rag rung's stale
-    index, asked after v2 landed, before the upsert)."""
-    summary = headlines(rows)
+    index, asked after v2 landed, before the upsert). Trained rows count for ``train_seed`` (as
+    :func:`labkit.scoreboard.headlines`)."""
+    summary = headlines(rows, train_seed)
+    chosen = train_seed if train_seed is not None else next(iter(train_seeds(rows)), None)
     for row in rows:
-        if row.metric_role == "update" and row.rung in summary:
+        if row.metric_role == "update" and row.rung in summary and row.train_seed in (None, chosen):
             key = "fresh_stated" if row.headline else "stale_index_stated"
             summary[row.rung][key] = row.accuracy_lenient
     return summary
 
 
 def verify_claims(rows: list[Row], claims: tuple[Claim, ...] = CLAIMS) -> str:
-    """Check every claim whose figures the scoreboard ``rows`` hold (:func:`figures`); return one line per
-    claim checked ("holds: ..."). A claim that fails raises :class:`LabkitError` naming it and its figures."""
-    summary = figures(rows)
+    """Check every claim whose figures the scoreboard ``rows`` hold (:func:`figures`), on every training seed
+    they hold rows of; return one line per claim checked ("holds: ..."; "on every seed" when there are
+    several). A claim that fails on any seed raises :class:`LabkitError` naming it, the seed and its figures."""
+    seeds = train_seeds(rows) or [None]
+    by_seed = {seed: figures(rows, seed) for seed in seeds}
     lines, failed = [], []
     for claim in claims:
-        values = [summary.get(rung, {}).get(name) for rung, name in claim.needs]
-        if any(v is None for v in values):
-            continue  # not measured in this run
-        if claim.holds(*values):
-            lines.append(f"holds: {claim.statement}")
+        checked = False
+        for seed, summary in by_seed.items():
+            values = [summary.get(rung, {}).get(name) for rung, name in claim.needs]
+            if any(v is None for v in values):
+                continue  # not measured in this run
+            checked = True
+            if not claim.holds(*values):
+                measured = ", ".join(f"{rung} {name} = {v:.3g}" for (rung, name), v in zip(claim.needs, values))
+                on_seed = f"training seed {seed}: " if len(seeds) > 1 else ""
+                failed.append(f"{claim.statement} ({on_seed}{measured})")
+                break
         else:
-            measured = ", ".join(f"{rung} {name} = {v:.3g}" for (rung, name), v in zip(claim.needs, values))
-            failed.append(f"{claim.statement} ({measured})")
+            if checked:
+                lines.append(f"holds: {claim.statement}" + (" (on every training seed)" if len(seeds) > 1 else ""))
     if failed:
         raise LabkitError("a claim of the course does not hold in this run: " + "; ".join(failed),
                           "look at the rows behind it (a broken rung, a stale cache, a tiny sample) before "

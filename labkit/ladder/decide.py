@@ -23,7 +23,8 @@ import random
 from dataclasses import dataclass
 
 from labkit.errors import LabkitError
-from labkit.scoreboard import RUNGS, compare
+from labkit.ladder.ft import FACT_SET_NAMES, FAIR_SETS
+from labkit.scoreboard import RUNGS, Row, compare, rate_cell, train_seeds
 
 
 @dataclass(frozen=True)
@@ -128,13 +129,60 @@ def _fig(summary: dict, rung: str, key: str, kind: str = "pct") -> str:
     return {"pct": f"{value:.0%}", "s": f"{value:.0f} s", "ms": f"{value:.0f} ms"}[kind]
 
 
-def differences(summary: dict[str, dict]) -> list[tuple[str, str, str]]:
+def fair_sets(rows: list[Row], train_seed: int | None = None) -> list[tuple[str, Row | None, Row | None]]:
+    """The facts fine-tune beside RAG on the same questions: for each of its trained, paraphrased and unseen
+    fact sets (:data:`labkit.ladder.ft.FAIR_SETS`), ``(set label, RAG's row, the fine-tune's row)`` (None where
+    a rung did not answer that set). The fine-tune's rows are those of ``train_seed`` (default: the first).
+
+    >>> rows = [Row("rag", "bm25 top-3", question_set="unseen", n=20, accuracy=0.5),
+    ...         Row("ft", "facts (c)", question_set="unseen", n=20, accuracy=0.0, train_seed=0),
+    ...         Row("ft", "closed-book (c)", question_set="unseen", n=20, accuracy=0.0)]
+    >>> [(label, rag.accuracy, ft.accuracy) for label, rag, ft in fair_sets(rows) if rag]
+    [('(c) unseen facts', 0.5, 0.0)]
+    """
+    seeds = train_seeds(rows)
+    chosen = train_seed if train_seed is not None else (seeds[0] if seeds else None)
+
+    def found(rung: str, name: str, seed: int | None) -> Row | None:
+        return next((r for r in rows if r.rung == rung and r.question_set == name and r.train_seed == seed), None)
+
+    return [(FACT_SET_NAMES[name], found("rag", name, None), found("ft", name, chosen)) for name in FAIR_SETS]
+
+
+def fair_comparisons(rows: list[Row], train_seed: int | None = None, seed: int = 0) -> list[str]:
+    """The facts fine-tune against RAG on each of :func:`fair_sets`, question by question (a paired bootstrap
+    seeded with ``seed``), in words: "beats" only when the interval of the difference excludes zero.
+
+    >>> ids = [f"q{i}" for i in range(20)]
+    >>> rows = [Row("rag", "bm25", question_set="unseen", question_ids=ids, correct=[1] * 11 + [0] * 9),
+    ...         Row("ft", "facts (c)", question_set="unseen", question_ids=ids, correct=[0] * 20, train_seed=0)]
+    >>> print(fair_comparisons(rows)[0])
+    (c) unseen facts: rag beats ft by +55 points (95% paired interval +35 to +75, n = 20)
+    """
+    return [f"{label}: {compare(ft, rag, random.Random(seed)).describe('ft', 'rag')}"
+            for label, rag, ft in fair_sets(rows, train_seed) if rag is not None and ft is not None]
+
+
+def _accuracy_cell(row: Row | None, closed_book: bool = False) -> str:
+    if row is None or row.accuracy is None:
+        return "not measured"
+    return f"{rate_cell(row.accuracy, row.interval('accuracy'))} of {row.n}" + (", closed-book" if closed_book else "")
+
+
+def differences(summary: dict[str, dict], rows: list[Row] | None = None) -> list[tuple[str, str, str]]:
     """RAG vs fine-tuning, the main differences, each cell with the number measured here:
-    (aspect, RAG, fine-tuning)."""
+    (aspect, RAG, fine-tuning). With the ladder's ``rows``, accuracy is compared on the same questions, on the
+    facts the fine-tune was trained on, their paraphrases and facts it never saw (:func:`fair_sets`), each
+    cell with its interval and ``n``; without them, each rung's headline accuracy (different questions)."""
+    if rows:
+        accuracy = [(f"accuracy, {label} (same questions)", _accuracy_cell(rag), _accuracy_cell(ft, True))
+                    for label, rag, ft in fair_sets(rows)]
+    else:
+        accuracy = [("accuracy on the course's facts (each rung's own questions)", _fig(summary, "rag", "accuracy"),
+                     f"{_fig(summary, 'ft', 'accuracy')} (unseen facts, closed-book)")]
     return [
         ("where the knowledge lives", "in the index, read at question time", "in the weights, fixed at training time"),
-        ("accuracy on the course's facts", _fig(summary, "rag", "accuracy"),
-         f"{_fig(summary, 'ft', 'accuracy')} (unseen facts, closed-book)"),
+        *accuracy,
         ("hallucination (wrong, not abstaining)", _fig(summary, "rag", "hallucination_rate"),
          _fig(summary, "ft", "hallucination_rate")),
         ("traceable to a source (citation recall)", _fig(summary, "rag", "citation_recall"), "none: no passage to cite"),

@@ -157,6 +157,7 @@ FACT_SET_NAMES = {  # FactSets attribute -> scoreboard variant
     "trained": "(a) trained questions", "paraphrased": "(b) paraphrases", "unseen": "(c) unseen facts",
     "unanswerable": "(d) unanswerable", "updates": "(e) updated facts (v2)", "known_heldout": "(f) general, known",
 }
+FAIR_SETS = ("trained", "paraphrased", "unseen")  # the sets RAG answers too, beside the facts fine-tune
 HEADLINE_SETS = {"unseen": "answers", "updates": "update"}  # the sets whose fine-tuned rows speak for the rung
 SCORED = ("n", "accuracy", "hallucination_rate", "abstention_rate", "fabricated_id_rate", "stale_rate",
           "prompt_tokens_mean", "completion_tokens_mean", "latency_ms_mean", "question_ids", "correct",
@@ -238,30 +239,46 @@ def facts_run(corpus: Corpus, profile: Profile, sets: FactSets, base: dict, conf
     return rows, results, fitted.result, fitted.model
 
 
+def scored_fact_sets(corpus: Corpus, rng: random.Random, facts: FactsConfig = FactsConfig(),
+                     limit: int | None = None) -> FactSets:
+    """:func:`fact_sets`, each scored set cut to its first ``limit`` questions (the training examples stay the
+    same): what the ft rung trains on and scores, and what the ladder asks RAG too, for a fair comparison."""
+    sets = fact_sets(corpus, facts, rng)
+    if limit:
+        sets = replace(sets, **{name: getattr(sets, name)[:limit] for name in FACT_SET_NAMES})
+    return sets
+
+
 def ft_rung(model, tokenizer, corpus: Corpus, heldout, profile: Profile, rng: random.Random, model_name: str = "",
             facts: FactsConfig = FactsConfig(), limit: int | None = None, json_only: bool = False,
-            isolate: bool = False) -> list[Row]:
-    """Both experiments, with the base model's closed-book scores on the same fact sets as baseline rows.
-    ``limit`` caps every scored set (the training examples stay the same); ``json_only`` adds the format
+            isolate: bool = False, train_seed: int = 0, sets: FactSets | None = None) -> list[Row]:
+    """Both experiments, with the base model's closed-book scores on the same fact sets as baseline rows
+    (no base ``model``: no baseline rows, as for the ladder's second and later training seeds).
+    ``sets``: the fact sets (default :func:`scored_fact_sets` drawn with ``rng``, ``facts`` and ``limit``, which
+    caps every scored set); ``json_only`` adds the format
     fine-tune's replies decoded under the JSON guard, next to the unguarded ones (and makes them the
-    headline); ``isolate`` trains each adapter in a child process (:func:`labkit.tuning.fit.fit`)."""
+    headline); ``isolate`` trains each adapter in a child process (:func:`labkit.tuning.fit.fit`);
+    ``train_seed`` seeds both training runs (the adapters' initialisation and the order of the examples)
+    and is recorded on the rows they speak for."""
     base = {"rung": "ft", "model": model_name, "profile": profile.name}
-    print("[ladder] rung ft: the format fine-tune (behaviour)")
-    fmt_row, _, _, tuned, tuned_tokenizer = behaviour_run(corpus, profile, heldout.format_tasks, base, isolate=isolate,
+    print(f"[ladder] rung ft: the format fine-tune (behaviour), training seed {train_seed}")
+    fmt_row, _, _, tuned, tuned_tokenizer = behaviour_run(corpus, profile, heldout.format_tasks, base,
+                                                          replace(FORMAT_TRAINING, seed=train_seed), isolate=isolate,
                                                           headline=not json_only)
     fmt_rows = [fmt_row]
     if json_only:
         fmt_rows.append(format_row(tuned, tuned_tokenizer, corpus, heldout.format_tasks, profile,
                                    guarded(fmt_row.variant, True), tuned=True, base=base, json_only=True,
                                    headline=True)[0])
-    print("[ladder] rung ft: the facts fine-tune (the anti-pattern), base model first")
-    sets = fact_sets(corpus, facts, rng)
-    if limit:
-        sets = replace(sets, **{name: getattr(sets, name)[:limit] for name in FACT_SET_NAMES})
-    before = fact_rows(score_fact_sets(model, tokenizer, corpus, sets, profile), base, "closed-book")
+    sets = sets or scored_fact_sets(corpus, rng, facts, limit)
+    print("[ladder] rung ft: the facts fine-tune (the anti-pattern)" + (", base model first" if model else ""))
+    before = [] if model is None else fact_rows(score_fact_sets(model, tokenizer, corpus, sets, profile), base,
+                                                "closed-book")
     del tuned  # the format model is done with: its memory can go before the next training run
     release_memory()
-    after, *_ = facts_run(corpus, profile, sets, base, isolate=isolate)
+    after, *_ = facts_run(corpus, profile, sets, base, replace(FACTS_TRAINING, seed=train_seed), isolate=isolate)
+    for row in [*fmt_rows, *after]:
+        row.train_seed = train_seed
     return [*fmt_rows, *before, *after]
 
 

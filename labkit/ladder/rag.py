@@ -70,6 +70,20 @@ def pick_retriever(hybrid: HybridRetriever, name: str = COURSE_READER):
     return {"bm25": hybrid.lexical, "dense": hybrid.dense, "hybrid": hybrid}[name]
 
 
+def reader_hits(hybrid: HybridRetriever, records: Sequence, k: int = 3, role: str = "agent") -> dict[str, list[bool]]:
+    """Why the rungs read :data:`COURSE_READER`: for each view of a course retriever (:data:`RETRIEVERS`), whether
+    each question's gold document is among the top ``k`` chunks ``role`` may read. The model is not asked:
+    a passage that is not retrieved cannot be read, whatever the reader.
+
+    >>> hits = reader_hits(build_retriever(course_corpus()), course_corpus().train_facts()[:20])   # doctest: +SKIP
+    >>> {name: sum(found) for name, found in hits.items()}                                          # doctest: +SKIP
+    {'bm25': 17, 'hybrid': 16, 'dense': 11}
+    """
+    return {name: [bool(set(r.gold_doc_ids) & {h.chunk.doc_id for h in pick_retriever(hybrid, name).search(
+                r.question, k=k, role=role)}) for r in records]
+            for name in RETRIEVERS}
+
+
 def min_coverage(corpus: Corpus, reader, k: int, role: str = "agent", quantile: float | None = ABSTAIN_QUANTILE) -> float:
     """The abstention gate for ``reader`` (a BM25 view): :func:`labkit.retrieval.answer.coverage_threshold` on
     the training split's fact questions that ``role`` may read. No held-out or unanswerable question is used.
@@ -174,11 +188,14 @@ def update_scenario(model, tokenizer, corpus: Corpus, hybrid: HybridRetriever, c
 def rag_rung(model, tokenizer, corpus: Corpus, heldout: HeldOut, profile: Profile, model_name: str = "",
              config: RagConfig = RagConfig(min_score=0.0), chunking: ChunkConfig = COURSE_CHUNKING,
              abstain_quantile: float | None = ABSTAIN_QUANTILE, limit: int | None = None,
-             json_only: bool = True) -> list[Row]:
+             json_only: bool = True, fact_sets: dict[str, list] | None = None) -> list[Row]:
     """The base model reading the course retriever's passages (:data:`COURSE_READER`, as an agent; BM25 scores
     are not cosines, so ``config.min_score`` stays 0 and the gate is coverage), then the leak check (the first
     ``limit`` restricted questions), the style guide retrieved for the format (``json_only``: under the JSON
-    guard), and the update scenario (the first ``limit`` update questions)."""
+    guard), and the update scenario (the first ``limit`` update questions).
+
+    ``fact_sets`` (``{question set: records}``, e.g. the facts fine-tune's trained, paraphrased and unseen
+    facts) adds a row per set, the same reader on the same questions, so the two rungs compare fairly."""
     base = {"rung": "rag", "model": model_name, "profile": profile.name}
     hybrid = build_retriever(corpus, "v1", chunking)
     reader = pick_retriever(hybrid)
@@ -186,5 +203,9 @@ def rag_rung(model, tokenizer, corpus: Corpus, heldout: HeldOut, profile: Profil
     main, _ = rag_row(model, tokenizer, corpus, reader, heldout.questions, gated, "agent", base,
                       f"{COURSE_READER} top-{gated.k}", question_set="heldout", metric_role="answers", headline=True)
     main.restricted_leaks = restricted_leaks(model, tokenizer, corpus, reader, gated, limit)
+    beside = [rag_row(model, tokenizer, corpus, reader, records, gated, "agent", base,
+                      f"{COURSE_READER} top-{gated.k} on the ft rung's {name} facts", question_set=name,
+                      metric_role="answers")[0]
+              for name, records in (fact_sets or {}).items()]
     fmt = rag_format_row(model, tokenizer, corpus, reader, heldout.format_tasks, profile, base, json_only=json_only)
-    return [main, fmt, *update_scenario(model, tokenizer, corpus, hybrid, gated, base, chunking, limit=limit)]
+    return [main, *beside, fmt, *update_scenario(model, tokenizer, corpus, hybrid, gated, base, chunking, limit=limit)]

@@ -6,8 +6,11 @@ access check and the "RAG to fix a format" anti-pattern: :mod:`labkit.ladder.rag
 fine-tune, and the facts fine-tune anti-pattern on six question sets: :mod:`labkit.ladder.ft`) and ``both``
 (a RAFT-trained reader answering in JSON from retrieved passages, on v1 and after the update:
 :mod:`labkit.ladder.both`). Each rung files its own rows and marks its headlines; JSON replies are decoded
-under the schema guard (:mod:`labkit.constrain`) unless ``LadderConfig(json_guard=False)``. This module only
-runs them: nothing in the kit imports it but the command line.
+under the schema guard (:mod:`labkit.constrain`) unless ``LadderConfig(json_guard=False)``. With
+``train_seeds`` (``ladder --seeds 0,1,2``) the rungs that train (ft and both) run once per seed on the same
+questions, and the runner reports each trained headline's spread over the seeds, the both-vs-rag comparison
+on each seed and the claims checked on every seed. This module only runs them: nothing in the kit imports it
+but the command line.
 
 >>> config = LadderConfig(rungs=("prompt",), out=Path("results/ladder"))
 >>> rows = run_ladder(config)                      # doctest: +SKIP
@@ -25,18 +28,20 @@ from labkit.course.sample import SAMPLE_SIZE, heldout_sample, largest_sample
 from labkit.errors import LabkitError
 from labkit.ladder.both import BothConfig, both_rung
 from labkit.ladder.claims import verify_claims
-from labkit.ladder.decide import rank
-from labkit.ladder.ft import ft_rung
+from labkit.ladder.decide import fair_comparisons, rank
+from labkit.ladder.ft import FAIR_SETS, ft_rung, scored_fact_sets
 from labkit.ladder.prompt import prompt_rung
 from labkit.ladder.rag import ABSTAIN_QUANTILE, COURSE_CHUNKING, rag_rung
 from labkit.models import load_generator
 from labkit.retrieval.answer import RagConfig
 from labkit.retrieval.chunk import ChunkConfig
 from labkit.runtime import get_profile, release_memory, seed_everything
-from labkit.scoreboard import RUNGS, Row, append_rows, format_headlines, format_table, headlines, plot_headlines
+from labkit.scoreboard import (RUNGS, Row, append_rows, format_headlines, format_spread, format_table, headlines,
+                               plot_headlines)
 
 
 COMPARED = (("rag", "prompt"), ("both", "rag"))  # the climbs the runner reports with a paired interval
+TRAINED = ("ft", "both")  # the rungs that train adapters: repeated once per training seed
 
 
 @dataclass(frozen=True)
@@ -51,10 +56,12 @@ class LadderConfig:
     rag: RagConfig = RagConfig(min_score=0.0)  # BM25 scores are not cosines: the rungs abstain on coverage instead
     abstain_quantile: float | None = ABSTAIN_QUANTILE  # calibrates the rag and both rungs' min_coverage (None: no gate)
     chunking: ChunkConfig = COURSE_CHUNKING
+    train_seeds: tuple[int, ...] | None = None  # train ft and both once per seed (None: once, with ``seed``)
     sample: int | None = None  # cap every scored set at this many questions (a quick run, as lab 09 does)
     full: bool = False  # score every held-out question (labkit.course.sample.largest_sample), for those with time
     json_guard: bool = True  # decode every JSON reply under the reply schema's guard (labkit.constrain)
     isolate_training: bool = True  # train each adapter in a child process, so its memory goes back when it ends
+    report: bool = True  # print the scoreboard, the comparisons and the claims at the end (a notebook shows its own)
 
 
 def run_ladder(config: LadderConfig = LadderConfig(), corpus: Corpus | None = None) -> list[Row]:
@@ -63,6 +70,10 @@ def run_ladder(config: LadderConfig = LadderConfig(), corpus: Corpus | None = No
     unknown = [r for r in config.rungs if r not in RUNGS]
     if unknown:
         raise LabkitError(f"unknown rung(s): {', '.join(unknown)}", f"choose from: {', '.join(RUNGS)}")
+    seeds = config.train_seeds if config.train_seeds is not None else (config.seed,)
+    if not seeds or len(set(seeds)) != len(seeds) or any(not isinstance(s, int) or s < 0 for s in seeds):
+        raise LabkitError(f"training seeds {seeds!r}: need one or more different whole numbers >= 0",
+                          "pass e.g. train_seeds=(0, 1, 2), or on the command line --seeds 0,1,2")
     corpus = corpus or course_corpus()
     profile = get_profile(config.profile)
     size = largest_sample(corpus) if config.full else config.sample or SAMPLE_SIZE  # the same on every profile
@@ -70,6 +81,8 @@ def run_ladder(config: LadderConfig = LadderConfig(), corpus: Corpus | None = No
     heldout = heldout_sample(corpus, size, rng)
     print(f"[ladder] profile {profile.name}: {len(heldout.facts)} fact questions, "
           f"{len(heldout.unanswerable)} unanswerable, {len(heldout.format_tasks)} format tasks")
+    # the facts fine-tune's sets, drawn once: every training seed scores them, and RAG answers them beside it
+    sets = scored_fact_sets(corpus, random.Random(config.seed), limit=config.sample) if "ft" in config.rungs else None
     model, tokenizer = load_generator(profile.generator)
     rows: list[Row] = []
     if "prompt" in config.rungs:
@@ -79,40 +92,64 @@ def run_ladder(config: LadderConfig = LadderConfig(), corpus: Corpus | None = No
                             profile.generator, config.json_guard, limit=config.sample)
     if "rag" in config.rungs:
         print("[ladder] rung rag: index v1, answer with passages, check restricted questions, apply the v2 update")
+        fair = {name: getattr(sets, name) for name in FAIR_SETS} if sets else None
         rows += rag_rung(model, tokenizer, corpus, heldout, profile, profile.generator, config.rag, config.chunking,
-                         config.abstain_quantile, config.sample, config.json_guard)
+                         config.abstain_quantile, config.sample, config.json_guard, fact_sets=fair)
         release_memory()
-    if "ft" in config.rungs:
-        rows += ft_rung(model, tokenizer, corpus, heldout, profile, random.Random(config.seed), profile.generator,
-                        limit=config.sample, json_only=config.json_guard, isolate=config.isolate_training)
-        release_memory()
-    if "both" in config.rungs:
-        compare_base = "rag" not in config.rungs  # else the rag rung has read the same passages already
-        if not compare_base:
-            model = None  # the base model is done with: its memory goes back before RAFT trains
+    for first, train_seed in zip((True, *[False] * (len(seeds) - 1)), seeds):
+        if "ft" in config.rungs:  # the base model's baseline rows once, with the first seed
+            rows += ft_rung(model if first else None, tokenizer, corpus, heldout, profile, random.Random(config.seed),
+                            profile.generator, limit=config.sample, json_only=config.json_guard,
+                            isolate=config.isolate_training, train_seed=train_seed, sets=sets)
             release_memory()
-        rows += both_rung(model, tokenizer, corpus, heldout, profile, profile.generator,
-                          replace(BothConfig(), json_only=config.json_guard, abstain_quantile=config.abstain_quantile),
-                          config.chunking, limit=config.sample, isolate=config.isolate_training,
-                          compare_base=compare_base)
+        if "both" in config.rungs:
+            compare_base = first and "rag" not in config.rungs  # else the rag rung has read the same passages already
+            if not compare_base:
+                model = None  # the base model is done with: its memory goes back before RAFT trains
+                release_memory()
+            rows += both_rung(model, tokenizer, corpus, heldout, profile, profile.generator,
+                              replace(BothConfig(), json_only=config.json_guard, abstain_quantile=config.abstain_quantile),
+                              config.chunking, limit=config.sample, isolate=config.isolate_training,
+                              compare_base=compare_base, train_seed=train_seed)
+            model = None
     for row in rows:
         row.seed = config.seed
     out = Path(config.out)
     all_rows = append_rows(out / "scoreboard.json", rows)
-    summary = headlines(all_rows)
-    plot_headlines(summary, out / "ladder.png")
+    plot_headlines(headlines(all_rows, seeds[0]), out / "ladder.png")
+    if config.report:
+        report(all_rows, seeds, config.seed)
+        print(f"[ladder] wrote {out / 'scoreboard.json'} and {out / 'ladder.png'}")
+    return all_rows
+
+
+def report(all_rows: list[Row], seeds: tuple[int, ...], seed: int = 0) -> None:
+    """What the runner prints at the end: the scoreboard, the headlines (of the first training seed), their
+    spread over the training seeds, the climbs of :data:`COMPARED` with their paired intervals (on each seed
+    where a trained rung is compared), and the course's claims."""
+    summary = headlines(all_rows, seeds[0])
     print(format_table(all_rows))
     print()
     print(format_headlines(summary))
+    if len(seeds) > 1:
+        print(f"\n[ladder] the trained rungs' headlines on each training seed (the table above: seed {seeds[0]})")
+        print(format_spread(all_rows))
     for a, b in COMPARED:
-        if a in summary and b in summary:
+        trains = {a, b} & set(TRAINED)
+        for train_seed in seeds if trains else seeds[:1]:  # rag vs prompt trains nothing: once is enough
+            by_seed = headlines(all_rows, train_seed)
+            if a not in by_seed or b not in by_seed:
+                continue
+            said = f"training seed {train_seed}: " if trains and len(seeds) > 1 else ""
             try:
-                print(f"[ladder] {rank(summary, a, b, config.seed)}")
+                print(f"[ladder] {said}{rank(by_seed, a, b, seed)}")
             except LabkitError as problem:  # rows of earlier runs, scored on other questions
-                print(f"[ladder] {a} vs {b}: not compared ({problem.problem})")
+                print(f"[ladder] {said}{a} vs {b}: not compared ({problem.problem})")
+    for train_seed in seeds:  # the facts fine-tune against RAG on the very questions it was scored on
+        said = f"training seed {train_seed}, " if len(seeds) > 1 else ""
+        for line in fair_comparisons(all_rows, train_seed, seed):
+            print(f"[ladder] {said}{line}")
     try:
         print("\n".join(f"[ladder] {line}" for line in verify_claims(all_rows).splitlines()))
     except LabkitError as problem:
         print(f"[ladder] {problem}")
-    print(f"[ladder] wrote {out / 'scoreboard.json'} and {out / 'ladder.png'}")
-    return all_rows

@@ -27,11 +27,13 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from labkit.errors import LabkitError
 from labkit.evals import answer_verdict, is_abstention
 from labkit.generate import GenerateConfig, generate
 from labkit.prompts import ABSTAIN_ANSWER, rag_messages
+from labkit.scoreboard import new_figure
 
 
 @dataclass(frozen=True)
@@ -158,10 +160,11 @@ def answer_questions(questions: list[str], retriever, model, tokenizer, role: st
 
 
 def threshold_tradeoff(answers: list[RagAnswer], golds: list, answerable: list[bool],
-                       thresholds: list[float]) -> list[dict]:
-    """What each abstention threshold would do to answers generated with ``min_score=0``:
-    the share of questions answered, and the accuracy over all questions (an abstention is
-    right only where the question is unanswerable).
+                       thresholds: list[float], score: Callable[[RagAnswer], float] | None = None) -> list[dict]:
+    """What each abstention threshold would do to answers generated without one: the share of questions
+    answered, and the accuracy over all questions (an abstention is right only where the question is
+    unanswerable). ``score`` is what the threshold is compared with (default: the best passage's score, as
+    ``RagConfig.min_score``; :func:`coverage_score` for a coverage gate, as ``RagConfig.min_coverage``).
 
     >>> from types import SimpleNamespace as H
     >>> a = RagAnswer("q", "It is 30 days", passages=[H(score=0.5)])
@@ -173,9 +176,42 @@ def threshold_tradeoff(answers: list[RagAnswer], golds: list, answerable: list[b
             return not can
         return answer_verdict(answer.text, gold) == "right" if can else is_abstention(answer.text)
 
+    measure = score or (lambda a: a.passages[0].score)
     curve = []
     for t in thresholds:
-        kept = [bool(a.passages) and a.passages[0].score >= t for a in answers]
+        kept = [bool(a.passages) and measure(a) >= t for a in answers]
         right = [correct(a, g, can, k) for a, g, can, k in zip(answers, golds, answerable, kept)]
         curve.append({"threshold": t, "answered": sum(kept) / len(kept), "accuracy": sum(right) / len(right)})
     return curve
+
+
+def coverage_score(retriever) -> Callable[[RagAnswer], float]:
+    """For :func:`threshold_tradeoff`: how much of its question an answer's passages cover, as ``retriever``
+    (a BM25 index or a hybrid) measures it for the coverage gate."""
+    coverage = measures_coverage(retriever).coverage
+    return lambda answer: coverage(answer.question, [h.chunk for h in answer.passages])
+
+
+def plot_tradeoff(curve: list[dict], knob: str, chosen: float | None = None, path=None):
+    """A :func:`threshold_tradeoff` curve: accuracy against the share of questions answered, each point labelled
+    with its threshold (``knob`` names it); ``chosen`` marks the threshold a system uses. Returns the figure."""
+    fig = new_figure((6.5, 3.8), path)
+    ax = fig.subplots()
+    ax.plot([p["answered"] for p in curve], [p["accuracy"] for p in curve], marker="o", color="#1f77b4")
+    for p in curve:
+        ax.annotate(f"{p['threshold']:.2f}".rstrip("0").rstrip("."), (p["answered"], p["accuracy"]),
+                    textcoords="offset points", xytext=(4, 4), fontsize=8)
+    if chosen is not None:
+        picked = min(curve, key=lambda p: abs(p["threshold"] - chosen))
+        ax.plot([picked["answered"]], [picked["accuracy"]], marker="o", markersize=12, fillstyle="none",
+                color="#d62728", linestyle="none", label=f"the gate in use ({knob} {chosen:.2f})")
+        ax.legend(loc="lower left", frameon=False, fontsize=9)
+    ax.set_xlabel("share of questions answered")
+    ax.set_ylabel("accuracy (abstaining on\nunanswerable = right)")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"The abstention threshold (labels: {knob})", fontsize=11)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
+
