@@ -56,6 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     bench = commands.add_parser("bench", help="benchmarks: bench retrieval --beir DIR [--method ...]")
     bench.add_argument("what", choices=["retrieval"])
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark (--help for them)")
+    questions = commands.add_parser("questions", help="your own documents: write a starter questions file to fill in")
+    questions.add_argument("--template", required=True, metavar="DOCS",
+                           help="your documents: a folder of .md/.txt files, or a JSONL file of them")
+    questions.add_argument("--out", default="questions.jsonl", metavar="FILE",
+                           help="the questions file to write (never overwritten; default: questions.jsonl)")
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
@@ -187,4 +192,13 @@ def _bench(args) -> int:
     return main_bench(args.rest)
 
 
-COMMANDS = {"bench": _bench, "doctor": _doctor, "prepare": _prepare, "demo": _demo, "labs": _labs, "grade": _grade, "data": _data, "ladder": _ladder}
+def _questions(args) -> int:
+    from labkit.course.own import write_question_template
+
+    path = write_question_template(args.template, args.out)
+    print(f"wrote {path}: write a question on each line and fill its answers (or set \"answerable\": false), "
+          "then load it with labkit.course.own.own_corpus(DOCS, questions=...)")
+    return 0
+
+
+COMMANDS = {"bench": _bench, "doctor": _doctor, "prepare": _prepare, "demo": _demo, "labs": _labs, "grade": _grade, "data": _data, "ladder": _ladder, "questions": _questions}
