@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import random
+import textwrap
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -403,7 +404,8 @@ def plot_scoreboard(rows: list[Row], path: Path | None = None, metrics: tuple[st
     if metrics is not None and len(chosen) != len(metrics):
         unknown = sorted(set(metrics) - {m[0] for m in PLOT_METRICS})
         raise LabkitError(f"plot_scoreboard cannot draw {unknown}", f"choose from {[m[0] for m in PLOT_METRICS]}")
-    labels = [f"{r.rung}\n{r.variant}" + (f"\n({r.corpus_version})" if r.corpus_version != "v1" else "") for r in rows]
+    labels = [f"{r.rung}\n{textwrap.fill(r.variant, 20)}" + (f"\n({r.corpus_version})" if r.corpus_version != "v1" else "")
+              for r in rows]
     columns = min(3, len(chosen))
     panels = -(-len(chosen) // columns)
     fig = new_figure((max(4.5 * columns, 1.1 * len(rows) + 2), 3.5 * panels + 0.5), path)

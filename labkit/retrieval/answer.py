@@ -198,9 +198,12 @@ def plot_tradeoff(curve: list[dict], knob: str, chosen: float | None = None, pat
     fig = new_figure((6.5, 3.8), path)
     ax = fig.subplots()
     ax.plot([p["answered"] for p in curve], [p["accuracy"] for p in curve], marker="o", color="#1f77b4")
+    same_point: dict[tuple[float, float], list[str]] = {}  # thresholds that do the same share one label
     for p in curve:
-        ax.annotate(f"{p['threshold']:.2f}".rstrip("0").rstrip("."), (p["answered"], p["accuracy"]),
-                    textcoords="offset points", xytext=(4, 4), fontsize=8)
+        same_point.setdefault((p["answered"], p["accuracy"]), []).append(f"{p['threshold']:.2f}".rstrip("0").rstrip("."))
+    for xy, names in same_point.items():
+        ax.annotate(names[0] if len(names) == 1 else f"{names[0]} to {names[-1]}", xy, textcoords="offset points",
+                    xytext=(4, 4), fontsize=8)
     if chosen is not None:
         picked = min(curve, key=lambda p: abs(p["threshold"] - chosen))
         ax.plot([picked["answered"]], [picked["accuracy"]], marker="o", markersize=12, fillstyle="none",
@@ -208,6 +211,7 @@ def plot_tradeoff(curve: list[dict], knob: str, chosen: float | None = None, pat
         ax.legend(loc="lower left", frameon=False, fontsize=9)
     ax.set_xlabel("share of questions answered")
     ax.set_ylabel("accuracy (abstaining on\nunanswerable = right)")
+    ax.set_xlim(-0.05, 1.1)
     ax.set_ylim(0, 1.05)
     ax.set_title(f"The abstention threshold (labels: {knob})", fontsize=11)
     fig.tight_layout()
