@@ -118,5 +118,18 @@ def test_differences_compare_rag_and_the_fine_tune_on_the_same_questions():
     assert cells["accuracy, (a) trained questions (same questions)"] == ("55% [34-74] of 20", "90% [70-97] of 20, closed-book")
     assert cells["accuracy, (c) unseen facts (same questions)"][1].startswith("0% [0-16] of 20"), "the fine-tune, not the base"
     assert not any("each rung's own questions" in aspect for aspect in cells)
+    why = {want: because for want, _, because in reach_for({}, rows)}["teach the model new facts"]
+    assert why == "fine-tune 90% on the facts it was trained on, 20% on their paraphrases, 0% on unseen ones (RAG on the same: 55%, 50%, 45%)"
     alone = {aspect for aspect, _, _ in differences({})}
     assert "accuracy on the course's facts (each rung's own questions)" in alone  # no rows: said, not hidden
+
+
+def test_justify_says_when_a_bar_lies_inside_the_interval():
+    summary = {"ft": {"accuracy": 0.0, "format_compliance": 1.0, "ci": {"format_compliance": (0.51, 1.0)}},
+               "both": {"accuracy": 0.83, "format_compliance": 0.89, "ci": {"format_compliance": (0.57, 0.98)}}}
+    lines = justify(Needs(strict_format=True), summary).splitlines()
+    assert lines[0].startswith("ft: meets every need") and "close call: format compliance 100% [51-100]" in lines[0]
+    failed = justify(Needs(private_facts=True, strict_format=True), summary).splitlines()
+    assert "compliance 89% < 90% (close call: format compliance 89% [57-98] spans the 90% bar)" in failed[1]
+    wide_of_it = {"both": {"format_compliance": 0.2, "ci": {"format_compliance": (0.05, 0.4)}}}
+    assert "close call" not in justify(Needs(strict_format=True), wide_of_it)

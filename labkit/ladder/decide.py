@@ -86,18 +86,41 @@ def cheapest_rung(needs: Needs, summary: dict[str, dict]) -> str | None:
     return None
 
 
+def close_calls(needs: Needs, figures: dict) -> list[str]:
+    """The rates a need compares with a bar that lies inside the rate's 95% interval (``figures["ci"]``, as
+    :func:`labkit.scoreboard.headlines` gives it): met or failed, one more right or wrong reply could flip
+    them, so more questions, not the point estimate, should decide.
+
+    >>> close_calls(Needs(strict_format=True), {"format_compliance": 0.89, "ci": {"format_compliance": (0.57, 0.98)}})
+    ['format compliance 89% [57-98] spans the 90% bar']
+    """
+    bars = {"accuracy": (needs.private_facts, needs.min_accuracy, "accuracy"),
+            "citation_recall": (needs.cite, needs.min_citation_recall, "citation recall"),
+            "format_compliance": (needs.strict_format, needs.min_format, "format compliance"),
+            "stale_rate": (needs.fresh, needs.max_stale, "staleness")}
+    found = []
+    for key, (needed, bar, name) in bars.items():
+        span = figures.get("ci", {}).get(key)
+        if needed and span is not None and span[0] <= bar <= span[1]:
+            found.append(f"{name} {figures[key]:.0%} [{100 * span[0]:.0f}-{100 * span[1]:.0f}] spans the {bar:.0%} bar")
+    return found
+
+
 def justify(needs: Needs, summary: dict[str, dict]) -> str:
-    """Why the cheapest rung wins: what each cheaper rung failed, with its numbers."""
+    """Why the cheapest rung wins: what each cheaper rung failed, with its numbers, and, for the rung chosen
+    (or, when none is, the last rung measured), where a bar lies inside a rate's 95% interval
+    (:func:`close_calls`): that the call is close."""
     chosen = cheapest_rung(needs, summary)
+    present = [rung for rung in RUNGS if rung in summary]
     lines = []
-    for rung in RUNGS:
-        if rung not in summary:
-            continue
+    for rung in present:
         failed = unmet(needs, summary[rung])
+        close = close_calls(needs, summary[rung]) if rung == (chosen or present[-1]) else []
+        caution = f" (close call: {'; '.join(close)})" if close else ""
         if rung == chosen:
-            lines.append(f"{rung}: meets every need -> reach for it")
+            lines.append(f"{rung}: meets every need -> reach for it{caution}")
             break
-        lines.append(f"{rung}: " + "; ".join(failed))
+        lines.append(f"{rung}: " + "; ".join(failed) + caution)
     if chosen is None:
         lines.append("no rung meets every need: relax a bar or measure a bigger model")
     return "\n".join(lines)
@@ -196,8 +219,16 @@ def differences(summary: dict[str, dict], rows: list[Row] | None = None) -> list
     ]
 
 
-def reach_for(summary: dict[str, dict]) -> list[tuple[str, str, str]]:
-    """"I want to… reach for…", each row with the measured evidence: (I want to, reach for, because)."""
+def reach_for(summary: dict[str, dict], rows: list[Row] | None = None) -> list[tuple[str, str, str]]:
+    """"I want to… reach for…", each row with the measured evidence: (I want to, reach for, because). With
+    the ladder's ``rows``, "teach the model new facts" quotes the fine-tune and RAG on the same fact sets."""
+    facts = (f"closed-book fine-tune: {_fig(summary, 'ft', 'accuracy')} right, "
+             f"{_fig(summary, 'ft', 'hallucination_rate')} confidently wrong")
+    if rows and all(rag and ft for _, rag, ft in fair_sets(rows)):
+        trained, paraphrased, unseen = fair_sets(rows)
+        facts = (f"fine-tune {trained[2].accuracy:.0%} on the facts it was trained on, {paraphrased[2].accuracy:.0%} "
+                 f"on their paraphrases, {unseen[2].accuracy:.0%} on unseen ones (RAG on the same: "
+                 f"{trained[1].accuracy:.0%}, {paraphrased[1].accuracy:.0%}, {unseen[1].accuracy:.0%})")
     return [
         ("answer from my own documents", "RAG",
          f"accuracy {_fig(summary, 'rag', 'accuracy')} vs {_fig(summary, 'prompt', 'accuracy')} closed-book"),
@@ -209,9 +240,7 @@ def reach_for(summary: dict[str, dict]) -> list[tuple[str, str, str]]:
         ("a fixed format or house voice", "fine-tuning",
          f"compliance {_fig(summary, 'ft', 'format_compliance')} vs {_fig(summary, 'prompt', 'format_compliance')} "
          f"few-shot"),
-        ("teach the model new facts", "RAG, not fine-tuning",
-         f"closed-book fine-tune: {_fig(summary, 'ft', 'accuracy')} right, "
-         f"{_fig(summary, 'ft', 'hallucination_rate')} confidently wrong"),
+        ("teach the model new facts", "RAG, not fine-tuning", facts),
         ("current facts in a strict format", "both (RAFT + retrieval)",
          f"accuracy {_fig(summary, 'both', 'accuracy')}, compliance {_fig(summary, 'both', 'format_compliance')}, "
          f"{_fig(summary, 'both', 'stale_rate')} stale after the update"),
