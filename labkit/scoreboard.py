@@ -183,6 +183,24 @@ def usage(answers) -> dict:
     }
 
 
+def aligned(cells: list[list[str]]) -> str:
+    """Rows of text cells as columns two spaces apart (the first row is the header).
+
+    >>> print(aligned([["rung", "n"], ["rag", "60"]]))
+    rung  n
+    rag   60
+    """
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+
+
+def chosen_seed(rows: list[Row], train_seed: int | None = None) -> int | None:
+    """The training seed whose rows speak: ``train_seed``, else the first of :func:`train_seeds` (None: nothing
+    trained)."""
+    seeds = train_seeds(rows)
+    return train_seed if train_seed is not None else (seeds[0] if seeds else None)
+
+
 def train_seeds(rows: list[Row]) -> list[int]:
     """The training seeds the rows' adapters were trained with, in order (empty: nothing was trained).
 
@@ -209,8 +227,7 @@ def headlines(rows: list[Row], train_seed: int | None = None) -> dict[str, dict]
     >>> headlines(rows)["rag"]["fresh_accuracy"], headlines(rows)["rag"]["update_seconds"], list(headlines(rows))
     (0.3, 2.0, ['rag'])
     """
-    seeds = train_seeds(rows)
-    chosen = train_seed if train_seed is not None else (seeds[0] if seeds else None)
+    chosen = chosen_seed(rows, train_seed)
 
     def speaks(rung: str, role: str) -> Row | None:
         return next((r for r in rows if r.rung == rung and r.headline and r.metric_role == role
@@ -291,8 +308,7 @@ def format_spread(rows: list[Row]) -> str:
             got = [values[s] for s in seeds if s in values]
             cells.append([rung, titles[key], *(rate_cell(values.get(s)) for s in seeds),
                           rate_cell(sum(got) / len(got)), f"{100 * min(got):.0f}-{100 * max(got):.0f}"])
-    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+    return aligned(cells)
 
 
 COLUMNS = (  # (header, field, format)
@@ -346,8 +362,7 @@ def format_table(rows: list[Row], timings: bool = True, intervals: bool = True) 
         if several and row.train_seed is not None:  # the same variant, trained once per seed
             line[[name for _, name, _ in columns].index("variant")] += f" [seed {row.train_seed}]"
         cells.append(line)
-    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+    return aligned(cells)
 
 
 def new_figure(size: tuple[float, float], path: Path | None):
@@ -477,8 +492,7 @@ def format_headlines(summary: dict[str, dict], costs: bool = True) -> str:
         rates = [rate_cell(values.get(k), ci.get(k)) for k, _, _ in HEADLINE_RATES]
         spent = ["-" if values.get(k) is None else f"{values[k]:.{0 if k == 'latency_ms' else 1}f}" for k, _ in cost_columns]
         cells.append([rung] + rates + spent)
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+    table = aligned(cells)
     sizes = [f"{rung} " + "/".join(str(row.n) if row is not None and row.n else "-" for row in v["rows"].values())
              for rung, v in summary.items() if "rows" in v]
     if not sizes:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from labkit.errors import LabkitError
-from labkit.scoreboard import Row, headlines, train_seeds
+from labkit.scoreboard import Row, chosen_seed, headlines, train_seeds
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def figures(rows: list[Row], train_seed: int | None = None) -> dict[str, dict]:
     index, asked after v2 landed, before the upsert). Trained rows count for ``train_seed`` (as
     :func:`labkit.scoreboard.headlines`)."""
     summary = headlines(rows, train_seed)
-    chosen = train_seed if train_seed is not None else next(iter(train_seeds(rows)), None)
+    chosen = chosen_seed(rows, train_seed)
     for row in rows:
         if row.metric_role == "update" and row.rung in summary and row.train_seed in (None, chosen):
             key = "fresh_stated" if row.headline else "stale_index_stated"

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from labkit.errors import LabkitError
 from labkit.ladder.ft import FACT_SET_NAMES, FAIR_SETS
-from labkit.scoreboard import RUNGS, Row, compare, rate_cell, train_seeds
+from labkit.scoreboard import RUNGS, Row, chosen_seed, compare, rate_cell
 
 
 @dataclass(frozen=True)
@@ -163,8 +163,7 @@ def fair_sets(rows: list[Row], train_seed: int | None = None) -> list[tuple[str,
     >>> [(label, rag.accuracy, ft.accuracy) for label, rag, ft in fair_sets(rows) if rag]
     [('(c) unseen facts', 0.5, 0.0)]
     """
-    seeds = train_seeds(rows)
-    chosen = train_seed if train_seed is not None else (seeds[0] if seeds else None)
+    chosen = chosen_seed(rows, train_seed)
 
     def found(rung: str, name: str, seed: int | None) -> Row | None:
         return next((r for r in rows if r.rung == rung and r.question_set == name and r.train_seed == seed), None)

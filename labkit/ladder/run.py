@@ -116,18 +116,18 @@ def run_ladder(config: LadderConfig = LadderConfig(), corpus: Corpus | None = No
         row.seed = config.seed
     out = Path(config.out)
     all_rows = append_rows(out / "scoreboard.json", rows)
-    plot_headlines(headlines(all_rows, seeds[0]), out / "ladder.png")
+    summary = headlines(all_rows, seeds[0])
+    plot_headlines(summary, out / "ladder.png")
     if config.report:
-        report(all_rows, seeds, config.seed)
+        report(all_rows, summary, seeds, config.seed)
         print(f"[ladder] wrote {out / 'scoreboard.json'} and {out / 'ladder.png'}")
     return all_rows
 
 
-def report(all_rows: list[Row], seeds: tuple[int, ...], seed: int = 0) -> None:
+def report(all_rows: list[Row], summary: dict[str, dict], seeds: tuple[int, ...], seed: int = 0) -> None:
     """What the runner prints at the end: the scoreboard, the headlines (of the first training seed), their
     spread over the training seeds, the climbs of :data:`COMPARED` with their paired intervals (on each seed
-    where a trained rung is compared), and the course's claims."""
-    summary = headlines(all_rows, seeds[0])
+    where a trained rung is compared), and the course's claims. ``summary``: the headlines of the first seed."""
     print(format_table(all_rows))
     print()
     print(format_headlines(summary))
