@@ -4,8 +4,8 @@
 #   make lab    build/refresh .venv, then start JupyterLab on labs/ with the kit's settings (jupyter/)
 # The environment is rebuilt only when pyproject.toml or constraints.txt change.
 
-PYTHON ?= $(shell for p in python3.11 python3.12 python3.10 python3; do \
-	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not (3,10) <= sys.version_info[:2] <= (3,12))' 2>/dev/null && echo $$p && break; done)
+PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3.10 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not (3,10) <= sys.version_info[:2] <= (3,13))' 2>/dev/null && echo $$p && break; done)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.labkit-installed
@@ -37,7 +37,7 @@ labs: $(STAMP)
 	$(PY) -m labkit labs
 
 $(STAMP): pyproject.toml constraints.txt
-	@test -n "$(PYTHON)" || { echo "labkit needs Python 3.10, 3.11 or 3.12 on PATH (python3.11 is what CI uses)"; exit 1; }
+	@test -n "$(PYTHON)" || { echo "labkit needs Python 3.10 to 3.13 on PATH (python3.11 is what CI uses)"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	@# constraints.txt pins what CI tests on Python 3.11; other versions install from the lower bounds

