@@ -197,12 +197,7 @@ class VectorIndex:
         if clash:
             raise LabkitError(f"chunk {clash[0]!r} belongs to a document already in the index",
                               "use upsert() to replace a document's chunks")
-        if vectors is None:
-            vectors = self.embedder.embed([c.searchable_text for c in chunks])
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.shape != (len(chunks), self.dimension):
-            raise LabkitError(f"got vectors of shape {vectors.shape} for {len(chunks)} chunks",
-                              f"pass one {self.dimension}-d vector per chunk, from {self.embedder_key}")
+        vectors = chunk_vectors(self, chunks, vectors)
         if self.faiss is None:
             self.faiss = self._new_faiss(vectors)
         ids = np.arange(self.next_id, self.next_id + len(chunks), dtype=np.int64)
@@ -255,12 +250,7 @@ class VectorIndex:
 
     def search_vector(self, vector: np.ndarray, k: int = 5, role: str | None = None) -> list[Hit]:
         """Like :meth:`search`, for a query already embedded (by the same embedder)."""
-        vector = np.ascontiguousarray(np.asarray(vector, dtype=np.float32).reshape(1, -1))
-        if vector.shape[1] != self.dimension:
-            raise LabkitError(f"query vector has {vector.shape[1]} dimensions, this index {self.dimension}",
-                              f"embed queries with {self.embedder_key}, the embedder the index was built with")
-        if k < 1:
-            raise LabkitError(f"k={k}", "ask for at least one result (k >= 1)")
+        vector = query_vector(self, vector, k).reshape(1, -1)
         labels = self.policy.readable(role)
         if self.faiss is None or not self.chunks:
             return []
@@ -373,6 +363,29 @@ class VectorIndex:
             index.ids_by_doc.setdefault(chunk.doc_id, []).append(i)
             index._label_of_id[i] = chunk.access
         return index
+
+
+def chunk_vectors(index, chunks: Sequence[Chunk], vectors: np.ndarray | None) -> np.ndarray:
+    """One float32 vector per chunk for ``index`` (anything with ``embedder``, ``dimension``, ``embedder_key``):
+    ``vectors`` checked, or the chunks embedded by the index's embedder."""
+    if vectors is None:
+        vectors = index.embedder.embed([c.searchable_text for c in chunks])
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if vectors.shape != (len(chunks), index.dimension):
+        raise LabkitError(f"got vectors of shape {vectors.shape} for {len(chunks)} chunks",
+                          f"pass one {index.dimension}-d vector per chunk, from {index.embedder_key}")
+    return vectors
+
+
+def query_vector(index, vector: np.ndarray, k: int) -> np.ndarray:
+    """A query's vector as one contiguous float32 row for ``index``, checked, with ``k`` (at least 1)."""
+    vector = np.ascontiguousarray(np.asarray(vector, dtype=np.float32).reshape(-1))
+    if vector.shape[0] != index.dimension:
+        raise LabkitError(f"query vector has {vector.shape[0]} dimensions, this index {index.dimension}",
+                          f"embed queries with {index.embedder_key}, the embedder the index was built with")
+    if k < 1:
+        raise LabkitError(f"k={k}", "ask for at least one result (k >= 1)")
+    return vector
 
 
 @contextmanager
