@@ -22,6 +22,7 @@ import os
 from typing import Any, Callable, Iterable
 
 from labkit.course.data import PRODUCT_CODE_PATTERN, TICKET_ID_PATTERN
+from labkit.course.own import denied_roles, example_corpus
 from labkit.evals import fabricated_ids, normalize_answer
 from labkit.ladder.decide import Needs, cheapest_rung
 from labkit.prompts import rag_messages
@@ -360,3 +361,13 @@ def check_decision_procedure(learner: Callable) -> bool:
     return check(learner, cheapest_rung, _decision_cases(), name="choose_rung",
                  hint="walk ('prompt', 'rag', 'ft', 'both') in order; skip rungs missing from summary; return the "
                       "first with decide.unmet(needs, summary[rung]) == [], else None")
+
+
+def check_denied_roles(learner: Callable) -> bool:
+    """Lab 10: ``denied_roles(record, access, roles)``, the roles that may not read a question's answer, on every
+    fact question of the example pile (:func:`labkit.course.own.example_corpus`), against labkit's."""
+    corpus = example_corpus()
+    access = {d.doc_id: d.access for d in corpus.documents("v1")}
+    cases = [(r, access, corpus.roles) for r in corpus.questions("facts") if r.extra["phrasing"] == 0]
+    return check(learner, denied_roles, cases, name="denied_roles",
+                 hint="a role is denied when some gold document's access label is not among the labels it may read")

@@ -7,7 +7,10 @@
     python -m labkit grade DIR [--out report]   run the notebooks a class handed in, report each exercise
     python -m labkit data --check     regenerate the course data in a temporary folder and compare
     python -m labkit data --write     regenerate the course data (labkit/course/quillmoor/)
-    python -m labkit ladder           run the ladder's rungs and write the scoreboard and plot
+    python -m labkit ladder           run the ladder's rungs and write the scoreboard, plot and decision
+    python -m labkit ladder --corpus DOCS --questions Q.jsonl [--update DOCS2] [--roles R.json]
+                                      the same on your own documents
+    python -m labkit questions --template DOCS [--out FILE]   a starter questions file for your documents
     python -m labkit bench retrieval --beir DIR [--method dense|bm25|hybrid|all]
 """
 
@@ -45,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="ask the base model the general set and store which questions it knows")
     ladder = commands.add_parser("ladder", help="run rungs of the ladder, write scoreboard.json and ladder.png")
     ladder.add_argument("--rungs", default=",".join(RUNGS), help="comma-separated, e.g. prompt,rag")
-    ladder.add_argument("--out", default="results/ladder", help="folder for scoreboard.json and ladder.png")
+    ladder.add_argument("--out", default=None,
+                        help="folder for scoreboard.json, ladder.png and decision.txt (default: results/ladder, "
+                             "or results/NAME for --corpus NAME)")
     ladder.add_argument("--seed", type=int, default=0, help="draws the sample (and trains, unless --seeds)")
     ladder.add_argument("--seeds", default=None, metavar="0,1,2",
                         help="train the ft and both rungs once per seed and report the spread (the sample stays --seed's)")
@@ -53,6 +58,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="score at most N questions per set: a quick run (trained adapters come from the cache)")
     ladder.add_argument("--full", action="store_true",
                         help="score every held-out question instead of the course's sample (slower, tighter intervals)")
+    ladder.add_argument("--index", default="faiss", metavar="SPEC",
+                        help="the dense index: faiss (default), qdrant:PATH (Qdrant on disk) or qdrant+http://HOST:PORT")
+    ladder.add_argument("--raft-on", choices=("corpus", "course"), default="corpus",
+                        help="the both rung's RAFT set: the corpus measured (default), or the course's (its cached reader)")
+    own = ladder.add_argument_group("your own documents (instead of the course company)")
+    own.add_argument("--corpus", metavar="DOCS", help="a folder of .md/.txt files, or a JSONL file of documents")
+    own.add_argument("--questions", metavar="Q.jsonl", help="your questions (python -m labkit questions --template DOCS)")
+    own.add_argument("--update", metavar="DOCS2", help="changed and new documents: the update the ladder absorbs")
+    own.add_argument("--roles", metavar="R.json", help='who may read what: {"role": ["access label", ...]}')
+    own.add_argument("--role", default=None, help="the role that asks the questions (default: the one that reads most)")
+    own.add_argument("--id-pattern", action="append", default=[], metavar="REGEX",
+                     help=r"a regex of your identifiers, to catch invented ones (e.g. '\bWO-\d{4}\b'); repeatable")
     bench = commands.add_parser("bench", help="benchmarks: bench retrieval --beir DIR [--method ...]")
     bench.add_argument("what", choices=["retrieval"])
     bench.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark (--help for them)")
@@ -181,8 +198,27 @@ def _ladder(args) -> int:
     from labkit.ladder.run import LadderConfig, run_ladder
 
     rungs = tuple(r.strip() for r in args.rungs.split(",") if r.strip())
-    run_ladder(LadderConfig(rungs=rungs, out=Path(args.out), seed=args.seed, sample=args.sample, full=args.full,
-                            train_seeds=None if args.seeds is None else seed_list(args.seeds)))
+    corpus, out = None, args.out or "results/ladder"
+    if args.corpus is None:
+        given = [f"--{name.replace('_', '-')}" for name in ("questions", "update", "roles", "role") if getattr(args, name)]
+        if given or args.id_pattern:
+            raise LabkitError(f"{', '.join(given or ['--id-pattern'])} describe your own documents, but --corpus is missing",
+                              "add --corpus DOCS (a folder of .md/.txt files), or leave them out to run the course")
+    else:
+        from labkit.course.own import OwnConfig, own_corpus
+
+        if args.questions is None:
+            raise LabkitError("--corpus needs --questions: the ladder scores answers to your questions",
+                              f"write a starter file with: python -m labkit questions --template {args.corpus}")
+        corpus = own_corpus(args.corpus, args.questions, args.roles, args.update,
+                            OwnConfig(seed=args.seed, id_patterns=tuple(args.id_pattern), asker=args.role))
+        out = args.out or f"results/{corpus.name}"
+    from labkit.retrieval.qdrant import parse_spec
+
+    parse_spec(args.index)  # a malformed --index stops here, before any model loads
+    run_ladder(LadderConfig(rungs=rungs, out=Path(out), seed=args.seed, sample=args.sample, full=args.full,
+                            train_seeds=None if args.seeds is None else seed_list(args.seeds), index=args.index,
+                            raft_on=args.raft_on), corpus)
     return 0
 
 
@@ -197,7 +233,7 @@ def _questions(args) -> int:
 
     path = write_question_template(args.template, args.out)
     print(f"wrote {path}: write a question on each line and fill its answers (or set \"answerable\": false), "
-          "then load it with labkit.course.own.own_corpus(DOCS, questions=...)")
+          f"then run: python -m labkit ladder --corpus {args.template} --questions {path}")
     return 0
 
 

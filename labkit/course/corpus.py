@@ -49,6 +49,15 @@ class Corpus:
     forbidden_phrases: tuple[str, ...] = ()  # ... and never uses these
     id_patterns: tuple[str, ...] = ()  # regexes of the corpus's identifiers (an invented one imitates them)
     general_known: dict | None = None  # which "general" questions the base model knows (labkit.course.known)
+    asker: str = "agent"  # the role that asks the held-out questions (the rungs answer as it)
+    updater: str = "admin"  # the role that asks the update questions (it reads every changed document)
+    sample_size: int | None = None  # held-out fact questions every rung scores (None: every held-out one)
+
+    def __post_init__(self):
+        for what, role in (("asker", self.asker), ("updater", self.updater)):
+            if role not in self.roles:
+                raise LabkitError(f"corpus {self.name!r}: its {what} {role!r} is not one of its roles",
+                                  f"use one of: {', '.join(self.roles)}")
 
     def documents(self, version: str = "v1") -> list[Document]:
         """The documents of one version (``"v1"`` or ``"v2"``)."""
@@ -72,15 +81,15 @@ class Corpus:
         updated = {d.doc_id: d for d in self.versions.get("v2", ())}
         return [updated[doc_id] for doc_id in self.changed_doc_ids]
 
-    def train_facts(self, role: str) -> list[QARecord]:
-        """The train-split fact questions (every phrasing) whose gold documents ``role`` may read in v1: what
-        RAFT trains on and what the abstention gate is calibrated on.
+    def train_facts(self, role: str | None = None) -> list[QARecord]:
+        """The train-split fact questions (every phrasing) whose gold documents ``role`` (default: the
+        :attr:`asker`) may read in v1: what RAFT trains on and what the abstention gate is calibrated on.
 
         >>> facts = course_corpus().train_facts("agent")
         >>> {r.extra["split"] for r in facts}, len(facts) > len(course_corpus().train_facts("customer"))
         ({'train'}, True)
         """
-        readable = self.roles[role]
+        readable = self.roles[role or self.asker]
         access = {d.doc_id: d.access for d in self.documents("v1")}
         return [r for r in self.questions("facts")
                 if r.extra["split"] == "train" and all(access.get(d) in readable for d in r.gold_doc_ids)]
@@ -120,6 +129,7 @@ class Corpus:
 
 
 QUESTION_SETS = ("facts", "updates", "unanswerable", "restricted", "general")
+COURSE_SAMPLE = 40  # held-out fact questions every rung scores on the course, on every machine
 
 
 @functools.lru_cache(maxsize=4)
@@ -136,6 +146,7 @@ def _course_corpus(folder: str) -> Corpus:
         forbidden_phrases=data.FORBIDDEN_PHRASES,
         id_patterns=(data.TICKET_ID_PATTERN, data.PRODUCT_CODE_PATTERN),
         general_known=data.load_general_known(folder),
+        asker="agent", updater="admin", sample_size=COURSE_SAMPLE,
     )
 
 

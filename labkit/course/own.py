@@ -31,17 +31,21 @@ from __future__ import annotations
 import json
 import random
 import re
+import shutil
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from labkit.course.corpus import Corpus
+from labkit.course.corpus import Corpus, course_corpus
 from labkit.course.data import Document, QARecord
 from labkit.errors import LabkitError
 from labkit.storage import atomic_write
 
 EVERYONE = "everyone"  # the one role there is when no roles file is given: it reads every access label
+EXAMPLE = Path(__file__).parent / "example"  # a small pile of another domain: brightwater/ (a ferry operator's
+# wiki, four roles), brightwater-update/, roles.json, questions.jsonl
+EXAMPLE_ID_PATTERNS = (r"\bWO-\d{4}\b", r"\bIR-\d+\b")  # its work orders and forms
 DOCUMENT_SUFFIXES = (".md", ".txt")
 DOCUMENT_FIELDS = ("title", "access", "version", "effective", "kind")  # front matter keys with a meaning
 
@@ -53,6 +57,8 @@ class OwnConfig:
     seed: int = 0  # draws the train / held-out split of the facts
     train_share: float = 0.5  # the share of facts in the train split (the rest is held out)
     id_patterns: tuple[str, ...] = ()  # regexes of your identifiers (e.g. r"\bWO-\d{4}\b"): invented ones are caught
+    asker: str | None = None  # the role that asks the held-out questions (None: the one that reads the most)
+    general: bool = True  # borrow the course's general-knowledge set, to measure what a fine-tune makes the model forget
 
     def __post_init__(self):
         if not 0 < self.train_share <= 1:
@@ -94,8 +100,42 @@ def own_corpus(docs: str | Path, questions: str | Path | None = None, roles: str
     sets = {} if questions is None else read_questions(questions, versions, readers, random.Random(config.seed),
                                                        config.train_share)
     path = Path(docs).resolve()
-    return Corpus(name=path.stem if path.is_file() else path.name, versions=versions, question_sets=sets,
-                  roles=readers, changed_doc_ids=changed, id_patterns=config.id_patterns)
+    widest = max(readers, key=lambda role: len(readers[role]))  # first among equals, in the roles file's order
+    if config.asker is not None and config.asker not in readers:
+        raise LabkitError(f"the asking role {config.asker!r} is not a role of this corpus",
+                          f"use one of: {', '.join(readers)}")
+    general, known = {}, None
+    if config.general and sets:  # general knowledge is the base model's, not the corpus's: the course's set measures it
+        course = course_corpus()
+        general, known = {"general": tuple(course.questions("general"))}, course.general_known
+    return Corpus(name=path.stem if path.is_file() else path.name, versions=versions,
+                  question_sets={**sets, **general}, roles=readers, changed_doc_ids=changed,
+                  id_patterns=config.id_patterns, general_known=known, asker=config.asker or widest, updater=widest)
+
+
+def example_corpus(folder: str | Path = EXAMPLE, config: OwnConfig = OwnConfig(id_patterns=EXAMPLE_ID_PATTERNS)) -> Corpus:
+    """The packaged example pile (or a copy of it in ``folder``: :func:`copy_example`) as a corpus.
+
+    >>> corpus = example_corpus()
+    >>> corpus.name, list(corpus.roles), len(corpus.questions("facts")), corpus.changed_doc_ids[0]
+    ('brightwater', ['passenger', 'crew', 'engineer', 'manager'], 52, 'engineering/engine-service')
+    """
+    folder = Path(folder)
+    return own_corpus(folder / "brightwater", folder / "questions.jsonl", folder / "roles.json",
+                      folder / "brightwater-update", config)
+
+
+def copy_example(dest: str | Path) -> Path:
+    """Copy the example pile to ``dest`` (which must not exist yet), to edit or to replace with your own
+    documents; the copy appears whole or not at all."""
+    dest = Path(dest)
+    if dest.exists():
+        raise LabkitError(f"{dest} already exists (it is never overwritten)", "give another folder, or remove it first")
+    partial = dest.with_name(f".{dest.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(EXAMPLE, partial, ignore=shutil.ignore_patterns("__pycache__"))
+    partial.rename(dest)
+    return dest
 
 
 def read_documents(path: str | Path, previous: Mapping[str, Document] | None = None) -> list[Document]:
@@ -276,12 +316,24 @@ def _restricted(facts: Sequence[QARecord], documents: Sequence[Document],
     access = {d.doc_id: d.access for d in documents}
     out = []
     for r in facts:
-        allowed = [role for role, labels in roles.items() if all(access[d] in labels for d in r.gold_doc_ids)]
-        if r.extra["phrasing"] == 0 and r.gold_doc_ids and len(allowed) < len(roles):
+        denied = denied_roles(r, access, roles)
+        if r.extra["phrasing"] == 0 and r.gold_doc_ids and denied:
             out.append(replace(r, id=f"{r.id}-restricted", set_name="restricted", extra={
-                "field": r.extra["field"], "access": access[r.gold_doc_ids[0]], "allowed_roles": allowed,
-                "denied_roles": [role for role in roles if role not in allowed]}))
+                "field": r.extra["field"], "access": access[r.gold_doc_ids[0]],
+                "allowed_roles": [role for role in roles if role not in denied], "denied_roles": denied}))
     return out
+
+
+def denied_roles(record: QARecord, access: Mapping[str, str], roles: Mapping[str, Sequence[str]]) -> list[str]:
+    """The roles that may not read every gold document of ``record`` (``access``: document id -> its label;
+    ``roles``: role -> the labels it may read), in the order of ``roles``: who should get an abstention.
+
+    >>> from labkit.course.data import QARecord
+    >>> fuel = QARecord("fuel", "What is the fuel price?", ("712 euros",), "value", ("fuel-contract",), "v1", "facts")
+    >>> denied_roles(fuel, {"fuel-contract": "management"}, {"crew": ["public"], "manager": ["public", "management"]})
+    ['crew']
+    """
+    return [role for role, labels in roles.items() if not all(access[d] in labels for d in record.gold_doc_ids)]
 
 
 def question_template(docs: str | Path, limit: int = 20) -> str:

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from labkit import evals
-from labkit.course.corpus import Corpus
+from labkit.course.corpus import COURSE_SAMPLE, Corpus
 from labkit.course.data import QARecord
 from labkit.errors import LabkitError
 
 
-SAMPLE_SIZE = 40  # held-out fact questions every rung is scored on, on every machine (profiles never change it)
+SAMPLE_SIZE = COURSE_SAMPLE  # held-out fact questions the course's rungs score, on every machine (profiles never change it)
 
 
 @dataclass(frozen=True)
@@ -52,12 +52,20 @@ def largest_sample(corpus: Corpus) -> int:
     return 2 * min(splits.count("heldout_unseen"), splits.count("heldout_paraphrase"))
 
 
-def heldout_sample(corpus: Corpus, size: int = SAMPLE_SIZE, rng: random.Random | None = None) -> HeldOut:
+def heldout_sample(corpus: Corpus, size: int | None = SAMPLE_SIZE, rng: random.Random | None = None) -> HeldOut:
     """Sample ``size`` held-out fact questions (half unseen, half paraphrased), ``size // 2`` unanswerable
     questions and ``size // 2`` held-out format tasks (fewer where the corpus has fewer), with ``rng``
-    (``random.Random(0)`` when none is given: the course's sample)."""
+    (``random.Random(0)`` when none is given: the course's sample). ``size=None``: every held-out fact
+    question, unanswerable question and held-out format task, in the corpus's order (a corpus of your own,
+    whose held-out questions are few, and need not split evenly into unseen and paraphrased)."""
     rng = rng if rng is not None else random.Random(0)
     facts = corpus.questions("facts")
+    if size is None:
+        held = [r for r in facts if r.extra["split"] != "train"]
+        if not held:
+            raise LabkitError(f"corpus {corpus.name!r} has no held-out fact questions",
+                              "give more fact questions (a share of them trains, the rest is held out)")
+        return HeldOut(facts=held, unanswerable=corpus.questions("unanswerable"), format_tasks=corpus.tasks("heldout"))
     unseen = [r for r in facts if r.extra["split"] == "heldout_unseen"]
     paraphrased = [r for r in facts if r.extra["split"] == "heldout_paraphrase"]
     half = size // 2

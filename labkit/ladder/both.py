@@ -23,12 +23,12 @@ from typing import Sequence
 
 from labkit import evals, prompts
 from labkit.course import sample
-from labkit.course.corpus import Corpus
+from labkit.course.corpus import Corpus, course_corpus
 from labkit.course.sample import HeldOut
 from labkit.errors import LabkitError
 from labkit.generate import Answer, GenerateConfig, generate
 from labkit.ladder.rag import (ABSTAIN_QUANTILE, COURSE_CHUNKING, COURSE_READER, RETRIEVERS, absorb_update,
-                               build_retriever, min_coverage, pick_retriever)
+                               build_retriever, close_retriever, min_coverage, pick_retriever)
 from labkit.retrieval.answer import RagConfig, cited_doc_ids, relevant_enough
 from labkit.retrieval.chunk import ChunkConfig
 from labkit.runtime import Profile
@@ -39,6 +39,7 @@ from labkit.tuning.train import TrainConfig
 
 RAFT_TRAINING = TrainConfig(epochs=1.0, learning_rate=1e-3, max_seq_len=640)  # one pass over 192: more facts, not more passes
 ANSWER_TOKENS = 96  # room for a JSON answer: the longest RAFT target is about 80 tokens
+TRAIN_ON = ("corpus", "course")  # where the RAFT set comes from (BothConfig.train_on)
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,15 @@ class BothConfig:
     json_only: bool = True  # decode the RAFT model's replies under the JSON guard (labkit.constrain)
     abstain_quantile: float | None = ABSTAIN_QUANTILE  # the rung's coverage gate, as the rag rung's (None: none)
     seed: int = 0  # draws the training questions and builds the set
+    min_examples_seen: int = 96  # a smaller set (a corpus of your own) trains for more epochs, to see this many
+    train_on: str = "corpus"  # the RAFT set: from the corpus measured, or "course": the course's reader, reused
 
     def __post_init__(self):
         if self.retriever not in RETRIEVERS:
             raise LabkitError(f"BothConfig.retriever={self.retriever!r} is not a course retriever",
                               f"choose one of: {', '.join(RETRIEVERS)}")
+        if self.train_on not in TRAIN_ON:
+            raise LabkitError(f"BothConfig.train_on={self.train_on!r} is not a choice", f"choose one of: {', '.join(TRAIN_ON)}")
         if self.retriever == "dense" and self.abstain_quantile is not None:
             raise LabkitError("BothConfig(retriever='dense') cannot gate on coverage: a dense index has no term statistics",
                               "pass abstain_quantile=None with it, or read 'bm25' or 'hybrid'")
@@ -154,10 +159,24 @@ def format_row(answers: list, passages: Passages, variant: str, base: dict, **de
 
 def raft_set(corpus: Corpus, hybrid, config: BothConfig) -> list:
     """The RAFT training set from a course retriever's chunks, with distractors mined by the configured
-    retriever, drawn and built with ``random.Random(config.seed)``."""
+    retriever, drawn and built with ``random.Random(config.seed)``, from the passages the corpus's asker
+    reads. A corpus with fewer qualifying facts than ``config.raft.examples`` gives all it has."""
     rng = random.Random(config.seed)
-    records = raft.training_records(corpus, rng, config.raft.examples, config.raft.role)
-    return raft.build_set(records, hybrid.dense.all_chunks(), pick_retriever(hybrid, config.retriever), config.raft, rng)
+    built = replace(config.raft, role=corpus.asker)
+    available = len(raft.trainable_facts(corpus, built.role))
+    records = raft.training_records(corpus, rng, min(config.raft.examples, available), built.role)
+    return raft.build_set(records, hybrid.dense.all_chunks(), pick_retriever(hybrid, config.retriever), built, rng)
+
+
+def reader_set(corpus: Corpus, hybrid, config: BothConfig) -> list:
+    """What the RAFT reader trains on: :func:`raft_set` of ``corpus`` (read through ``hybrid``), or with
+    ``config.train_on="course"`` the course's set, whatever corpus is measured: reading passages, quoting
+    and abstaining is a behaviour, and a reader trained on one pile reads another (on the course's own
+    questions, the same set: its cached adapter is reused)."""
+    if config.train_on == "course" and corpus is not course_corpus():
+        course = course_corpus()
+        return raft_set(course, build_retriever(course, "v1", COURSE_CHUNKING), config)
+    return raft_set(corpus, hybrid, config)
 
 
 def seeded(config: BothConfig, seed: int) -> BothConfig:
@@ -172,8 +191,22 @@ def seeded(config: BothConfig, seed: int) -> BothConfig:
 
 def train_raft(model_key: str, examples: Sequence, config: BothConfig, isolate: bool = False):
     """Train (or load the identical cached run of) the RAFT adapter: :func:`labkit.tuning.fit.fit` (``isolate``:
-    in a child process)."""
-    return fit(model_key, [e.to_example() for e in examples], config.training, isolate=isolate)
+    in a child process), for enough epochs to see ``config.min_examples_seen`` examples.
+
+    >>> epochs_for(BothConfig(), 192), epochs_for(BothConfig(), 12)   # the course's set; a small one of your own
+    (1.0, 8.0)
+    """
+    if not examples:
+        raise LabkitError("no RAFT training example: no training question has its answer in a passage",
+                          "check that the fact questions' answers appear verbatim in their documents")
+    training = replace(config.training, epochs=epochs_for(config, len(examples)))
+    return fit(model_key, [e.to_example() for e in examples], training, isolate=isolate)
+
+
+def epochs_for(config: BothConfig, n_examples: int) -> float:
+    """The epochs that show the reader at least ``config.min_examples_seen`` examples (never fewer than
+    ``config.training.epochs``)."""
+    return max(config.training.epochs, round(config.min_examples_seen / max(n_examples, 1), 1))
 
 
 def variant_name(config: BothConfig, what: str = "RAFT") -> str:
@@ -193,11 +226,11 @@ def update_row(model, tokenizer, corpus: Corpus, hybrid, base: dict, config: Bot
         return answer_with(model, tokenizer, records, passages, json_only=config.json_only)
 
     def final_answers(records: list) -> list[str]:
-        passages = retrieved(reader, records, config.k, min_coverage=gate)
+        passages = retrieved(reader, records, config.k, corpus.asker, min_coverage=gate)
         return [raft.final_answer(a.text) for a in answer(records, passages)]
 
     seconds = absorb_update(hybrid, corpus, chunking, questions, final_answers)
-    passages = retrieved(reader, questions, config.k, min_coverage=gate)
+    passages = retrieved(reader, questions, config.k, corpus.asker, min_coverage=gate)
     answers = answer(questions, passages)
     row = score_row(corpus, answers, questions, passages, variant, base, "v2", [r.extra["answers_v2"] for r in questions],
                     json_format=True, question_set="updates", metric_role="update", headline=True)
@@ -215,7 +248,7 @@ def comparison(base_model, tokenizer, corpus: Corpus, raft_fitted, records: Sequ
     (the base model reading passages: rag; the facts fine-tune: ft; RAFT: both). Returns the rows and
     ``{row name: answers}``."""
     retriever = pick_retriever(hybrid, config.retriever)
-    top = retrieved(retriever, records, config.k)
+    top = retrieved(retriever, records, config.k, corpus.asker)
     oracle, distract = probe_passages(records, hybrid.dense.all_chunks(), retriever, config.raft,
                                       random.Random(config.seed + 1))
     none = Passages("no passages", [[] for _ in records])
@@ -236,25 +269,26 @@ def comparison(base_model, tokenizer, corpus: Corpus, raft_fitted, records: Sequ
 
 def both_rung(model, tokenizer, corpus: Corpus, heldout: HeldOut, profile: Profile, model_name: str = "",
               config: BothConfig = BothConfig(), chunking: ChunkConfig = COURSE_CHUNKING, limit: int | None = None,
-              isolate: bool = False, compare_base: bool = True, train_seed: int | None = None) -> list[Row]:
+              isolate: bool = False, compare_base: bool = True, train_seed: int | None = None,
+              index: str = "faiss") -> list[Row]:
     """RAFT-train the JSON reader (``isolate``: in a child process) on ``corpus`` cut by ``chunking``, then
     score it with retrieval on v1 and after the v2 update (the first ``limit`` updated facts); ``compare_base``
     adds the base model reading the same retrieved passages, as a baseline row (the ladder leaves it to its rag
     rung, which reads them already, and passes no base ``model``). ``train_seed`` (default ``config.seed``)
-    draws and builds the RAFT set and seeds its training run (:func:`seeded`); the rows of the RAFT model
-    record it."""
+    draws and builds the RAFT set (:func:`reader_set`) and seeds its training run (:func:`seeded`); the rows
+    of the RAFT model record it. ``index``: the dense index (:func:`labkit.ladder.rag.build_index`)."""
     if compare_base and model is None:
         raise LabkitError("both_rung(compare_base=True) needs the base model", "pass the base model, or compare_base=False")
     config = seeded(config, config.seed if train_seed is None else train_seed)
     base = {"rung": "both", "model": model_name, "profile": profile.name}
-    print(f"[ladder] rung both: index v1 (dense + BM25), build the RAFT set ({config.retriever} distractors), "
-          f"train (seed {config.seed})")
-    hybrid = build_retriever(corpus, "v1", chunking)
-    fitted = train_raft(model_name or profile.generator, raft_set(corpus, hybrid, config), config, isolate)
+    print(f"[ladder] rung both: index v1 (dense + BM25), build the RAFT set ({config.retriever} distractors"
+          f"{', from the course' if config.train_on == 'course' else ''}), train (seed {config.seed})")
+    hybrid = build_retriever(corpus, "v1", chunking, index=index)
+    fitted = train_raft(model_name or profile.generator, reader_set(corpus, hybrid, config), config, isolate)
     questions = heldout.questions
     reader = pick_retriever(hybrid, config.retriever)
     gate = min_coverage(corpus, reader, config.k, quantile=config.abstain_quantile)
-    top = retrieved(reader, questions, config.k, min_coverage=gate)
+    top = retrieved(reader, questions, config.k, corpus.asker, min_coverage=gate)
     rows = []
     if compare_base:
         print("[ladder] rung both: the base model reads the retrieved passages")
@@ -267,8 +301,12 @@ def both_rung(model, tokenizer, corpus: Corpus, heldout: HeldOut, profile: Profi
                      question_set="heldout", metric_role="answers", headline=True)
     main.train_seconds, main.adapter_mb = fitted.result.seconds, fitted.adapter_mb
     written = format_row(replies, top, variant_name(config) + ", the replies it wrote", base, headline=True)
-    print("[ladder] rung both: corpus v2 lands: upsert the changed documents, ask the updated facts")
-    updated = update_row(fitted.model, fitted.tokenizer, corpus, hybrid, base, config, variant_name(config),
-                         chunking, limit, gate)
-    main.train_seed = written.train_seed = updated.train_seed = config.seed
-    return [*rows, main, written, updated]
+    raft_rows = [main, written]
+    if corpus.questions("updates") and corpus.changed_doc_ids:
+        print("[ladder] rung both: corpus v2 lands: upsert the changed documents, ask the updated facts")
+        raft_rows.append(update_row(fitted.model, fitted.tokenizer, corpus, hybrid, base, config,
+                                    variant_name(config), chunking, limit, gate))
+    for row in raft_rows:
+        row.train_seed = config.seed
+    close_retriever(hybrid)
+    return [*rows, *raft_rows]

@@ -244,3 +244,27 @@ def reach_for(summary: dict[str, dict], rows: list[Row] | None = None) -> list[t
          f"accuracy {_fig(summary, 'both', 'accuracy')}, compliance {_fig(summary, 'both', 'format_compliance')}, "
          f"{_fig(summary, 'both', 'stale_rate')} stale after the update"),
     ]
+
+
+def decision(needs: Needs, summary: dict[str, dict]) -> str:
+    """The decision as the runner writes it: :func:`justify`, then how sure it is: the rung chosen (or the last
+    measured) with its accuracy's 95% interval and ``n``, and what that width means (on a few questions of your
+    own, a gap narrower than the interval is not a measured difference; four times the questions halve it).
+
+    >>> from labkit.scoreboard import Row, headlines
+    >>> rows = [Row("rag", "bm25", metric_role="answers", headline=True, n=30, accuracy=0.5, citation_recall=0.7)]
+    >>> print(decision(Needs(private_facts=True), headlines(rows)))
+    rag: meets every need -> reach for it
+    how sure: rag's accuracy is 50% [33-67] on n = 30 questions, an interval 34 points wide: a gap between two rungs narrower than that is not measured here (4x the questions halve it)
+    """
+    lines = [justify(needs, summary)]
+    present = [rung for rung in RUNGS if rung in summary]
+    rung = cheapest_rung(needs, summary) or (present[-1] if present else None)
+    row = summary.get(rung, {}).get("rows", {}).get("answers") if rung else None
+    span = summary.get(rung, {}).get("ci", {}).get("accuracy") if rung else None
+    if row is not None and span is not None:
+        width = round(100 * span[1]) - round(100 * span[0])
+        lines.append(f"how sure: {rung}'s accuracy is {rate_cell(row.accuracy, span)} on n = {row.n} questions, an "
+                     f"interval {width:.0f} points wide: a gap between two rungs narrower than that is not measured "
+                     f"here (4x the questions halve it)")
+    return "\n".join(lines)

@@ -124,13 +124,15 @@ def fact_sets(corpus: Corpus, config: FactsConfig, rng: random.Random) -> FactSe
     trainable = sorted(f for f, rs in by_fact.items() if any(r.extra["split"] == "train" for r in rs))
     tickets = [f for f in trainable if by_fact[f][0].extra["field"] == "ticket_id"]
     others = [f for f in trainable if by_fact[f][0].extra["field"] != "ticket_id"]
-    chosen = rng.sample(tickets, config.ticket_facts) + rng.sample(others, config.other_facts)
+    n_tickets = min(config.ticket_facts, len(tickets))  # a corpus of your own may have no ticket facts, or few facts:
+    n_others = min(config.ticket_facts + config.other_facts - n_tickets, len(others))  # the others fill their place
+    chosen = rng.sample(tickets, n_tickets) + rng.sample(others, n_others)
     trained = [r for f in chosen for r in by_fact[f] if r.extra["split"] == "train"]
     paraphrased = [r for f in chosen for r in by_fact[f] if r.extra["split"] == "heldout_paraphrase"]
     unseen_pool = [r for r in facts if r.extra["split"] == "heldout_unseen" and r.extra["phrasing"] == 0]
     unseen_tickets = [r for r in unseen_pool if r.extra["field"] == "ticket_id"]
     unseen_other = [r for r in unseen_pool if r.extra["field"] != "ticket_id"]
-    half = config.per_set // 2
+    half = min(config.per_set // 2, len(unseen_tickets))
     updates = corpus.questions("updates")
     general = {r.id: r for r in corpus.questions("general")}
     known = corpus.general_known or {"records": {}}
@@ -145,8 +147,8 @@ def fact_sets(corpus: Corpus, config: FactsConfig, rng: random.Random) -> FactSe
         examples=examples,
         trained=rng.sample(trained, min(config.per_set, len(trained))),
         paraphrased=rng.sample(paraphrased, min(config.per_set, len(paraphrased))),
-        unseen=rng.sample(unseen_tickets, half) + rng.sample(unseen_other, config.per_set - half),
-        unanswerable=rng.sample(corpus.questions("unanswerable"), config.per_set),
+        unseen=rng.sample(unseen_tickets, half) + rng.sample(unseen_other, min(config.per_set - half, len(unseen_other))),
+        unanswerable=rng.sample(corpus.questions("unanswerable"), min(config.per_set, len(corpus.questions("unanswerable")))),
         updates=updates,
         known_trained=known_trained,
         known_heldout=[general[i] for i in known_ids[config.known_in_training:]],
@@ -168,10 +170,13 @@ def score_fact_sets(model, tokenizer, corpus: Corpus, sets: FactSets, profile: P
     """Closed-book answers to every scored set: ``{set name: scores (labkit.course.sample.score), token counts
     and latency (labkit.scoreboard.usage), and the answers}``.
 
-    The updates set is scored against its v2 answers, with the stale rate (the v1 value given)."""
+    The updates set is scored against its v2 answers, with the stale rate (the v1 value given). An empty set
+    (a corpus with no update, say) is left out."""
     results = {}
     for name in FACT_SET_NAMES:
         records = getattr(sets, name)
+        if not records:
+            continue
         answers, scores = closed_book(model, tokenizer, corpus, records, profile)
         if name == "updates":
             scores["stale_rate"] = sample.stale_rate([a.text for a in answers], records)
@@ -186,6 +191,8 @@ def fact_rows(results: dict[str, dict], base: dict, variant_prefix: str, headlin
     rows speak for the rung (its answers and its update)."""
     rows = []
     for name, label in FACT_SET_NAMES.items():
+        if name not in results:
+            continue
         s = results[name]
         rows.append(Row(variant=f"{variant_prefix} {label}", corpus_version="v2" if name == "updates" else "v1",
                         **base, question_set=name, metric_role=HEADLINE_SETS.get(name, "answers"),
@@ -235,7 +242,9 @@ def facts_run(corpus: Corpus, profile: Profile, sets: FactSets, base: dict, conf
     results = score_fact_sets(fitted.model, fitted.tokenizer, corpus, sets, profile)
     rows = fact_rows(results, base, "facts", headline=True, train_seconds=fitted.result.seconds,
                      adapter_mb=fitted.adapter_mb)
-    rows[list(FACT_SET_NAMES).index("updates")].update_seconds = fitted.result.seconds
+    for row in rows:
+        if row.question_set == "updates":
+            row.update_seconds = fitted.result.seconds
     return rows, results, fitted.result, fitted.model
 
 
@@ -261,21 +270,23 @@ def ft_rung(model, tokenizer, corpus: Corpus, heldout, profile: Profile, rng: ra
     ``train_seed`` seeds both training runs (the adapters' initialisation and the order of the examples)
     and is recorded on the rows they speak for."""
     base = {"rung": "ft", "model": model_name, "profile": profile.name}
-    print(f"[ladder] rung ft: the format fine-tune (behaviour), training seed {train_seed}")
-    fmt_row, _, _, tuned, tuned_tokenizer = behaviour_run(corpus, profile, heldout.format_tasks, base,
-                                                          replace(FORMAT_TRAINING, seed=train_seed), isolate=isolate,
-                                                          headline=not json_only)
-    fmt_rows = [fmt_row]
-    if json_only:
-        fmt_rows.append(format_row(tuned, tuned_tokenizer, corpus, heldout.format_tasks, profile,
-                                   guarded(fmt_row.variant, True), tuned=True, base=base, json_only=True,
-                                   headline=True)[0])
+    fmt_rows = []
+    if heldout.format_tasks and corpus.tasks("train"):  # a corpus of your own may have no format tasks
+        print(f"[ladder] rung ft: the format fine-tune (behaviour), training seed {train_seed}")
+        fmt_row, _, _, tuned, tuned_tokenizer = behaviour_run(corpus, profile, heldout.format_tasks, base,
+                                                              replace(FORMAT_TRAINING, seed=train_seed),
+                                                              isolate=isolate, headline=not json_only)
+        fmt_rows.append(fmt_row)
+        if json_only:
+            fmt_rows.append(format_row(tuned, tuned_tokenizer, corpus, heldout.format_tasks, profile,
+                                       guarded(fmt_row.variant, True), tuned=True, base=base, json_only=True,
+                                       headline=True)[0])
+        del tuned  # the format model is done with: its memory can go before the next training run
+        release_memory()
     sets = sets or scored_fact_sets(corpus, rng, facts, limit)
     print("[ladder] rung ft: the facts fine-tune (the anti-pattern)" + (", base model first" if model else ""))
     before = [] if model is None else fact_rows(score_fact_sets(model, tokenizer, corpus, sets, profile), base,
                                                 "closed-book")
-    del tuned  # the format model is done with: its memory can go before the next training run
-    release_memory()
     after, *_ = facts_run(corpus, profile, sets, base, replace(FACTS_TRAINING, seed=train_seed), isolate=isolate)
     for row in [*fmt_rows, *after]:
         row.train_seed = train_seed

@@ -75,20 +75,23 @@ def prompt_rung(model, tokenizer, corpus: Corpus, heldout: HeldOut, profile: Pro
     answers, scores = closed_book(model, tokenizer, corpus, heldout.questions, profile)
     closed = Row(variant="closed-book", **base, question_set="heldout", metric_role="answers", headline=True,
                  **scores, **usage(answers), wall_seconds=time.perf_counter() - started)
-    started = time.perf_counter()
-    replies, compliance = format_replies(model, tokenizer, corpus, heldout.format_tasks,
-                                         few_shot_examples(corpus, few_shot, rng), profile, json_only=json_only)
-    few = Row(variant=guarded("few-shot", json_only), **base, question_set="format", metric_role="format",
-              headline=True, n=len(replies), format_compliance=compliance, **usage(replies),
-              wall_seconds=time.perf_counter() - started)
-    started = time.perf_counter()
+    rows = [closed]
+    if heldout.format_tasks:  # a corpus of your own may have no format tasks
+        started = time.perf_counter()
+        replies, compliance = format_replies(model, tokenizer, corpus, heldout.format_tasks,
+                                             few_shot_examples(corpus, few_shot, rng), profile, json_only=json_only)
+        rows.append(Row(variant=guarded("few-shot", json_only), **base, question_set="format", metric_role="format",
+                        headline=True, n=len(replies), format_compliance=compliance, **usage(replies),
+                        wall_seconds=time.perf_counter() - started))
     updates = corpus.questions("updates")[:limit]
-    answers, scores = closed_book(model, tokenizer, corpus, updates, profile)
-    update = Row(variant="closed-book (e) updated facts (v2)", **base, corpus_version="v2", question_set="updates",
-                 metric_role="update", headline=True, **scores, **usage(answers),
-                 stale_rate=sample.stale_rate([a.text for a in answers], updates),
-                 wall_seconds=time.perf_counter() - started)
-    return [closed, few, update]
+    if updates:
+        started = time.perf_counter()
+        answers, scores = closed_book(model, tokenizer, corpus, updates, profile)
+        rows.append(Row(variant="closed-book (e) updated facts (v2)", **base, corpus_version="v2",
+                        question_set="updates", metric_role="update", headline=True, **scores, **usage(answers),
+                        stale_rate=sample.stale_rate([a.text for a in answers], updates),
+                        wall_seconds=time.perf_counter() - started))
+    return rows
 
 
 def measure_known(model, tokenizer, corpus: Corpus, n_samples: int = 4, seed: int = 0, max_new_tokens: int = 24,

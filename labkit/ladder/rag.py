@@ -18,6 +18,7 @@ True
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import replace
 from typing import Callable, Sequence
@@ -33,6 +34,7 @@ from labkit.retrieval.chunk import ChunkConfig, chunk_documents
 from labkit.retrieval.embed import EmbedConfig, Embedder
 from labkit.retrieval.index import VectorIndex
 from labkit.retrieval.lexical import BM25Index, HybridConfig, HybridRetriever
+from labkit.retrieval.qdrant import QdrantIndex, parse_spec
 from labkit.runtime import Profile, cache_dir
 from labkit.scoreboard import Row, guarded, usage
 
@@ -43,23 +45,36 @@ COURSE_READER = "bm25"  # what the rag and both rungs read: on the course questi
 ABSTAIN_QUANTILE = 0.02  # the rag and both rungs abstain below the passage coverage of the 2% worst-covered training questions
 
 
-def build_index(corpus: Corpus, version: str = "v1", chunking: ChunkConfig = COURSE_CHUNKING, embedder=None):
-    """Chunk and embed one version of ``corpus`` into a :class:`labkit.retrieval.index.VectorIndex` with its
-    roles. The default embedder keeps its vectors in the labkit cache (``<cache>/embeddings``), so the labs
-    and the ladder embed the course corpus once, not once per index."""
+def build_index(corpus: Corpus, version: str = "v1", chunking: ChunkConfig = COURSE_CHUNKING, embedder=None,
+                index: str = "faiss"):
+    """Chunk and embed one version of ``corpus`` into a vector index with its roles: FAISS
+    (:class:`labkit.retrieval.index.VectorIndex`) or, with ``index="qdrant:PATH"`` or
+    ``"qdrant+http://HOST:PORT"``, a Qdrant collection named after the corpus, built anew
+    (:class:`labkit.retrieval.qdrant.QdrantIndex`). The default embedder keeps its vectors in the labkit cache
+    (``<cache>/embeddings``), so the labs and the ladder embed the course corpus once, not once per index."""
     embedder = embedder or Embedder(EmbedConfig(cache_dir=cache_dir() / "embeddings"))
     chunks = chunk_documents(corpus.documents(version), chunking, embedder.tokenizer, progress=False)
+    qdrant = parse_spec(index, collection=re.sub(r"[^A-Za-z0-9_-]+", "-", f"labkit-{corpus.name}"))
+    if qdrant is not None:
+        return QdrantIndex.build(chunks, embedder, qdrant, access_policy=corpus.roles)
     return VectorIndex.build(chunks, embedder, access_policy=corpus.roles)
 
 
 def build_retriever(corpus: Corpus, version: str = "v1", chunking: ChunkConfig = COURSE_CHUNKING,
-                    embedder=None) -> HybridRetriever:
-    """Dense + BM25 over one version of ``corpus``, fused by rank (:class:`labkit.retrieval.lexical.HybridRetriever`).
+                    embedder=None, index: str = "faiss") -> HybridRetriever:
+    """Dense (``index``: FAISS, or a Qdrant spec, :func:`build_index`) + BM25 over one version of ``corpus``,
+    fused by rank (:class:`labkit.retrieval.lexical.HybridRetriever`).
 
     Its scores are fused ranks, not cosines: use it with ``RagConfig(min_score=0.0)``."""
-    dense = build_index(corpus, version, chunking, embedder)
+    dense = build_index(corpus, version, chunking, embedder, index)
     lexical = BM25Index.build(dense.all_chunks(), access_policy=corpus.roles)
     return HybridRetriever(dense, lexical, HybridConfig(rrf_k=COURSE_FUSION))
+
+
+def close_retriever(hybrid: HybridRetriever) -> None:
+    """Let go of a retriever's dense index where it holds a resource (a Qdrant folder, which one client at a
+    time may open); a FAISS index needs nothing."""
+    getattr(hybrid.dense, "close", lambda: None)()
 
 
 def pick_retriever(hybrid: HybridRetriever, name: str = COURSE_READER):
@@ -84,13 +99,20 @@ def reader_hits(hybrid: HybridRetriever, records: Sequence, k: int = 3, role: st
             for name in RETRIEVERS}
 
 
-def min_coverage(corpus: Corpus, reader, k: int, role: str = "agent", quantile: float | None = ABSTAIN_QUANTILE) -> float:
+def min_coverage(corpus: Corpus, reader, k: int, role: str | None = None,
+                 quantile: float | None = ABSTAIN_QUANTILE) -> float:
     """The abstention gate for ``reader`` (a BM25 view): :func:`labkit.retrieval.answer.coverage_threshold` on
-    the training split's fact questions that ``role`` may read. No held-out or unanswerable question is used.
-    ``quantile=None``: no gate (0.0)."""
+    the training split's fact questions that ``role`` (default: the corpus's asker) may read. No held-out or
+    unanswerable question is used. ``quantile=None``: no gate (0.0)."""
     if quantile is None:
         return 0.0
-    return coverage_threshold(reader, [r.question for r in corpus.train_facts(role)], k, role, quantile)
+    role = role or corpus.asker
+    questions = [r.question for r in corpus.train_facts(role)]
+    if not questions:
+        raise LabkitError(f"corpus {corpus.name!r}: no training question that {role!r} may read, so the "
+                          "abstention gate cannot be calibrated", "give more fact questions (a share of them "
+                          "trains), or run without the gate (abstain_quantile=None)")
+    return coverage_threshold(reader, questions, k, role, quantile)
 
 
 def rag_row(model, tokenizer, corpus: Corpus, index, questions: list, config: RagConfig, role: str, base: dict,
@@ -111,14 +133,14 @@ def rag_row(model, tokenizer, corpus: Corpus, index, questions: list, config: Ra
 
 
 def rag_format_row(model, tokenizer, corpus: Corpus, index, tasks: list, profile: Profile, base: dict, k: int = 3,
-                   role: str = "agent", json_only: bool = False) -> Row:
+                   role: str | None = None, json_only: bool = False) -> Row:
     """The anti-pattern "RAG to fix a format": the base model gets the instruction and the top-``k`` passages
     retrieved for the house format (the style guide holds the schema), but no worked example and no training
     (``json_only``: decoded under the JSON guard)."""
     started = time.perf_counter()
     conversations = []
     for t in tasks:
-        hits = index.search(prompts.FORMAT_QUERY + t.message, k=k, role=role)
+        hits = index.search(prompts.FORMAT_QUERY + t.message, k=k, role=role or corpus.asker)
         request = prompts.format_request(t.message, t.ticket_id, t.product_code)
         conversations.append(prompts.format_messages(
             prompts.with_passages(request, [(h.chunk.doc_id, h.chunk.searchable_text) for h in hits])))
@@ -128,19 +150,30 @@ def rag_format_row(model, tokenizer, corpus: Corpus, index, tasks: list, profile
                format_compliance=compliance, **usage(replies), wall_seconds=time.perf_counter() - started)
 
 
-def restricted_leaks(model, tokenizer, corpus: Corpus, index, config: RagConfig, limit: int | None = None) -> int:
-    """Ask every restricted question (the first ``limit``) as the most privileged role that may NOT read
-    its source; count the answers that give the restricted value away."""
+def restricted_check(model, tokenizer, corpus: Corpus, index, config: RagConfig, base: dict, variant: str,
+                     limit: int | None = None) -> tuple[int, Row | None]:
+    """Ask every restricted question (the first ``limit``) as the most privileged role that may NOT read its
+    source. Returns the number of answers that give the restricted value away, and a row scoring the replies
+    as to an unanswerable question (for that role, the right reply is to abstain; a value is invented or
+    leaked); no row where the corpus has no restricted question."""
     records = corpus.questions("restricted")[:limit]
     by_role: dict[str, list] = {}
     for r in records:
         denied = max(r.extra["denied_roles"], key=lambda role: len(corpus.roles[role]))
         by_role.setdefault(denied, []).append(r)
-    leaks = 0
+    leaks, asked, texts, started = 0, [], [], time.perf_counter()
     for role, group in by_role.items():
         answers = answer_questions([r.question for r in group], index, model, tokenizer, role, config)
         leaks += sum(evals.answer_matches(a.text, r.answers) for a, r in zip(answers, group))
-    return leaks
+        asked += group
+        texts += answers
+    if not asked:
+        return leaks, None
+    denied = [replace(r, answers=("abstain",), answer_type="abstain") for r in asked]
+    row = Row(variant=variant, **base, question_set="restricted", metric_role="answers",
+              **sample.score(corpus, [a.text for a in texts], denied), **usage(texts), restricted_leaks=leaks,
+              wall_seconds=time.perf_counter() - started)
+    return leaks, row
 
 
 def v2_update_chunks(corpus: Corpus, tokenizer, chunking: ChunkConfig = COURSE_CHUNKING) -> list:
@@ -164,9 +197,11 @@ def absorb_update(hybrid: HybridRetriever, corpus: Corpus, chunking: ChunkConfig
 
 
 def update_scenario(model, tokenizer, corpus: Corpus, hybrid: HybridRetriever, config: RagConfig, base: dict,
-                    chunking: ChunkConfig, role: str = "admin", limit: int | None = None) -> list[Row]:
-    """Corpus v2 has landed: ask the update questions (the first ``limit``) against the stale v1 retriever
-    ``hybrid`` (reading its :data:`COURSE_READER` view), then :func:`absorb_update` and ask again."""
+                    chunking: ChunkConfig, role: str | None = None, limit: int | None = None) -> list[Row]:
+    """Corpus v2 has landed: ask the update questions (the first ``limit``) as ``role`` (default: the corpus's
+    updater) against the stale v1 retriever ``hybrid`` (reading its :data:`COURSE_READER` view), then
+    :func:`absorb_update` and ask again."""
+    role = role or corpus.updater
     index = pick_retriever(hybrid)
     questions = corpus.questions("updates")[:limit]
 
@@ -188,24 +223,31 @@ def update_scenario(model, tokenizer, corpus: Corpus, hybrid: HybridRetriever, c
 def rag_rung(model, tokenizer, corpus: Corpus, heldout: HeldOut, profile: Profile, model_name: str = "",
              config: RagConfig = RagConfig(min_score=0.0), chunking: ChunkConfig = COURSE_CHUNKING,
              abstain_quantile: float | None = ABSTAIN_QUANTILE, limit: int | None = None,
-             json_only: bool = True, fact_sets: dict[str, list] | None = None) -> list[Row]:
+             json_only: bool = True, fact_sets: dict[str, list] | None = None, index: str = "faiss") -> list[Row]:
     """The base model reading the course retriever's passages (:data:`COURSE_READER`, as an agent; BM25 scores
     are not cosines, so ``config.min_score`` stays 0 and the gate is coverage), then the leak check (the first
     ``limit`` restricted questions), the style guide retrieved for the format (``json_only``: under the JSON
     guard), and the update scenario (the first ``limit`` update questions).
 
     ``fact_sets`` (``{question set: records}``, e.g. the facts fine-tune's trained, paraphrased and unseen
-    facts) adds a row per set, the same reader on the same questions, so the two rungs compare fairly."""
+    facts) adds a row per set, the same reader on the same questions, so the two rungs compare fairly. ``index``: the dense index (:func:`build_index`)."""
     base = {"rung": "rag", "model": model_name, "profile": profile.name}
-    hybrid = build_retriever(corpus, "v1", chunking)
+    hybrid = build_retriever(corpus, "v1", chunking, index=index)
     reader = pick_retriever(hybrid)
     gated = replace(config, min_coverage=min_coverage(corpus, reader, config.k, quantile=abstain_quantile))
-    main, _ = rag_row(model, tokenizer, corpus, reader, heldout.questions, gated, "agent", base,
-                      f"{COURSE_READER} top-{gated.k}", question_set="heldout", metric_role="answers", headline=True)
-    main.restricted_leaks = restricted_leaks(model, tokenizer, corpus, reader, gated, limit)
-    beside = [rag_row(model, tokenizer, corpus, reader, records, gated, "agent", base,
-                      f"{COURSE_READER} top-{gated.k} on the ft rung's {name} facts", question_set=name,
-                      metric_role="answers")[0]
-              for name, records in (fact_sets or {}).items()]
-    fmt = rag_format_row(model, tokenizer, corpus, reader, heldout.format_tasks, profile, base, json_only=json_only)
-    return [main, *beside, fmt, *update_scenario(model, tokenizer, corpus, hybrid, gated, base, chunking, limit=limit)]
+    name = f"{COURSE_READER} top-{gated.k}"
+    main, _ = rag_row(model, tokenizer, corpus, reader, heldout.questions, gated, corpus.asker, base, name,
+                      question_set="heldout", metric_role="answers", headline=True)
+    main.restricted_leaks, denied = restricted_check(model, tokenizer, corpus, reader, gated, base,
+                                                     f"{name}, asked by a role that may not read the source", limit)
+    beside = [rag_row(model, tokenizer, corpus, reader, records, gated, corpus.asker, base,
+                      f"{name} on the ft rung's {set_name} facts", question_set=set_name, metric_role="answers")[0]
+              for set_name, records in (fact_sets or {}).items() if records]
+    rows = [main, *([denied] if denied else []), *beside]
+    if heldout.format_tasks:
+        rows.append(rag_format_row(model, tokenizer, corpus, reader, heldout.format_tasks, profile, base,
+                                   json_only=json_only))
+    if corpus.questions("updates") and corpus.changed_doc_ids:
+        rows += update_scenario(model, tokenizer, corpus, hybrid, gated, base, chunking, limit=limit)
+    close_retriever(hybrid)
+    return rows

@@ -24,11 +24,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from labkit.course.corpus import Corpus, course_corpus
-from labkit.course.sample import SAMPLE_SIZE, heldout_sample, largest_sample
+from labkit.course.sample import heldout_sample, largest_sample
 from labkit.errors import LabkitError
 from labkit.ladder.both import BothConfig, both_rung
 from labkit.ladder.claims import verify_claims
-from labkit.ladder.decide import fair_comparisons, rank
+from labkit.ladder.decide import Needs, decision, fair_comparisons, rank
 from labkit.ladder.ft import FAIR_SETS, ft_rung, scored_fact_sets
 from labkit.ladder.prompt import prompt_rung
 from labkit.ladder.rag import ABSTAIN_QUANTILE, COURSE_CHUNKING, rag_rung
@@ -36,6 +36,7 @@ from labkit.models import load_generator
 from labkit.retrieval.answer import RagConfig
 from labkit.retrieval.chunk import ChunkConfig
 from labkit.runtime import get_profile, release_memory, seed_everything
+from labkit.storage import atomic_write
 from labkit.scoreboard import (RUNGS, Row, append_rows, format_headlines, format_spread, format_table, headlines,
                                plot_headlines)
 
@@ -62,11 +63,26 @@ class LadderConfig:
     json_guard: bool = True  # decode every JSON reply under the reply schema's guard (labkit.constrain)
     isolate_training: bool = True  # train each adapter in a child process, so its memory goes back when it ends
     report: bool = True  # print the scoreboard, the comparisons and the claims at the end (a notebook shows its own)
+    needs: Needs | None = None  # what the decision (out/decision.txt) asks of a rung (None: default_needs(corpus))
+    index: str = "faiss"  # the dense index: "faiss", "qdrant:PATH" or "qdrant+http://HOST:PORT"
+    raft_on: str = "corpus"  # the both rung's RAFT set: "corpus" (the one measured) or "course" (the course's reader)
+
+
+def default_needs(corpus: Corpus) -> Needs:
+    """What a corpus of your own asks of a rung unless told otherwise: answers from its documents, and fresh
+    answers after its update where it has one.
+
+    >>> default_needs(course_corpus())
+    Needs(private_facts=True, fresh=True, cite=False, strict_format=False, max_latency_ms=None, min_accuracy=0.3, max_update_seconds=60.0, max_stale=0.05, min_citation_recall=0.5, min_format=0.9)
+    """
+    return Needs(private_facts=True, fresh=bool(corpus.changed_doc_ids and corpus.questions("updates")))
 
 
 def run_ladder(config: LadderConfig = LadderConfig(), corpus: Corpus | None = None) -> list[Row]:
-    """Run the chosen rungs on ``corpus`` (the course company by default), append their rows to
-    ``out/scoreboard.json``, plot ``out/ladder.png``."""
+    """Run the chosen rungs on ``corpus`` (the course company by default; a folder of your own:
+    :func:`labkit.course.own.own_corpus`), append their rows to ``out/scoreboard.json``, plot ``out/ladder.png``
+    and write the decision for ``config.needs`` to ``out/decision.txt``. The course's claims are checked on the
+    course only."""
     unknown = [r for r in config.rungs if r not in RUNGS]
     if unknown:
         raise LabkitError(f"unknown rung(s): {', '.join(unknown)}", f"choose from: {', '.join(RUNGS)}")
@@ -74,9 +90,10 @@ def run_ladder(config: LadderConfig = LadderConfig(), corpus: Corpus | None = No
     if not seeds or len(set(seeds)) != len(seeds) or any(not isinstance(s, int) or s < 0 for s in seeds):
         raise LabkitError(f"training seeds {seeds!r}: need one or more different whole numbers >= 0",
                           "pass e.g. train_seeds=(0, 1, 2), or on the command line --seeds 0,1,2")
+    course = corpus is None
     corpus = corpus or course_corpus()
     profile = get_profile(config.profile)
-    size = largest_sample(corpus) if config.full else config.sample or SAMPLE_SIZE  # the same on every profile
+    size = largest_sample(corpus) if config.full else config.sample or corpus.sample_size  # the same on every profile
     rng = seed_everything(config.seed)
     heldout = heldout_sample(corpus, size, rng)
     print(f"[ladder] profile {profile.name}: {len(heldout.facts)} fact questions, "
@@ -94,7 +111,7 @@ def run_ladder(config: LadderConfig = LadderConfig(), corpus: Corpus | None = No
         print("[ladder] rung rag: index v1, answer with passages, check restricted questions, apply the v2 update")
         fair = {name: getattr(sets, name) for name in FAIR_SETS} if sets else None
         rows += rag_rung(model, tokenizer, corpus, heldout, profile, profile.generator, config.rag, config.chunking,
-                         config.abstain_quantile, config.sample, config.json_guard, fact_sets=fair)
+                         config.abstain_quantile, config.sample, config.json_guard, fact_sets=fair, index=config.index)
         release_memory()
     for first, train_seed in zip((True, *[False] * (len(seeds) - 1)), seeds):
         if "ft" in config.rungs:  # the base model's baseline rows once, with the first seed
@@ -108,9 +125,10 @@ def run_ladder(config: LadderConfig = LadderConfig(), corpus: Corpus | None = No
                 model = None  # the base model is done with: its memory goes back before RAFT trains
                 release_memory()
             rows += both_rung(model, tokenizer, corpus, heldout, profile, profile.generator,
-                              replace(BothConfig(), json_only=config.json_guard, abstain_quantile=config.abstain_quantile),
+                              replace(BothConfig(), json_only=config.json_guard, abstain_quantile=config.abstain_quantile,
+                                      train_on=config.raft_on),
                               config.chunking, limit=config.sample, isolate=config.isolate_training,
-                              compare_base=compare_base, train_seed=train_seed)
+                              compare_base=compare_base, train_seed=train_seed, index=config.index)
             model = None
     for row in rows:
         row.seed = config.seed
@@ -118,16 +136,22 @@ def run_ladder(config: LadderConfig = LadderConfig(), corpus: Corpus | None = No
     all_rows = append_rows(out / "scoreboard.json", rows)
     summary = headlines(all_rows, seeds[0])
     plot_headlines(summary, out / "ladder.png")
+    needs = config.needs or default_needs(corpus)
+    decided = f"corpus {corpus.name!r}, needs: {needs}\n{decision(needs, summary)}\n"
+    atomic_write(out / "decision.txt", decided)
     if config.report:
-        report(all_rows, summary, seeds, config.seed)
-        print(f"[ladder] wrote {out / 'scoreboard.json'} and {out / 'ladder.png'}")
+        report(all_rows, summary, seeds, config.seed, claims=course)
+        print(f"\n[ladder] the decision for {corpus.name}:\n{decided}")
+        print(f"[ladder] wrote {out / 'scoreboard.json'}, {out / 'ladder.png'} and {out / 'decision.txt'}")
     return all_rows
 
 
-def report(all_rows: list[Row], summary: dict[str, dict], seeds: tuple[int, ...], seed: int = 0) -> None:
+def report(all_rows: list[Row], summary: dict[str, dict], seeds: tuple[int, ...], seed: int = 0,
+           claims: bool = True) -> None:
     """What the runner prints at the end: the scoreboard, the headlines (of the first training seed), their
     spread over the training seeds, the climbs of :data:`COMPARED` with their paired intervals (on each seed
-    where a trained rung is compared), and the course's claims. ``summary``: the headlines of the first seed."""
+    where a trained rung is compared), and (``claims``) the course's claims. ``summary``: the headlines of the
+    first seed."""
     print(format_table(all_rows))
     print()
     print(format_headlines(summary))
@@ -149,6 +173,8 @@ def report(all_rows: list[Row], summary: dict[str, dict], seeds: tuple[int, ...]
         said = f"training seed {train_seed}, " if len(seeds) > 1 else ""
         for line in fair_comparisons(all_rows, train_seed, seed):
             print(f"[ladder] {said}{line}")
+    if not claims:
+        return
     try:
         print("\n".join(f"[ladder] {line}" for line in verify_claims(all_rows).splitlines()))
     except LabkitError as problem:

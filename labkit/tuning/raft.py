@@ -291,14 +291,21 @@ def build_example(record, chunks_by_doc: dict[str, list[Chunk]], retriever, conf
                        make(quote, number, answer))
 
 
-def training_records(corpus: Corpus, rng: random.Random, n: int, role: str = "agent") -> list:
-    """``n`` train-split fact questions of ``corpus`` (one phrasing per fact), readable by ``role``, whose
-    answer the update never touches."""
+def trainable_facts(corpus: Corpus, role: str = "agent") -> dict[str, list]:
+    """``{fact id: its train-split phrasings}`` for the facts of ``corpus`` that ``role`` may read and whose
+    answer the update never touches: what a RAFT set may be drawn from."""
     updates = corpus.questions("updates")
     by_fact: dict[str, list] = {}
     for r in corpus.train_facts(role):
         if not changes_later(r, updates):
             by_fact.setdefault(r.extra["fact_id"], []).append(r)
+    return by_fact
+
+
+def training_records(corpus: Corpus, rng: random.Random, n: int, role: str = "agent") -> list:
+    """``n`` train-split fact questions of ``corpus`` (one phrasing per fact, drawn by ``rng``) from
+    :func:`trainable_facts`."""
+    by_fact = trainable_facts(corpus, role)
     facts = sorted(by_fact)
     if n > len(facts):
         raise LabkitError(f"asked for {n} RAFT questions, only {len(facts)} facts qualify", f"ask for at most {len(facts)}")
