@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from labkit.errors import LabkitError
 from labkit.models import get_spec, load_embedder, load_generator, verified_gguf
-from labkit.runtime import bf16_supported, get_profile, in_colab, pick_device, quiet_import
+from labkit.runtime import PROFILES, bf16_supported, get_profile, in_colab, pick_device, quiet_import
 
 
 PACKAGES = ["torch", "transformers", "peft", "bitsandbytes", "faiss-cpu", "sentence-transformers"]
@@ -99,7 +99,8 @@ def doctor(load_models: bool = True) -> Report:
         add(Check("profile", True, f"{profile.name}: {profile.description}"
                   + ("" if os.environ.get("LABKIT_PROFILE") else " (automatic; LABKIT_PROFILE overrides)")))
     except LabkitError as exc:  # LABKIT_PROFILE=gpu without CUDA: say so, check the rest
-        if "unknown profile" in exc.problem:  # a typo: one clear line, exit 2 (the CLI's rule)
+        named = PROFILES.get(os.environ.get("LABKIT_PROFILE", ""))
+        if named is None or not named.needs_cuda:  # a typo, say: one clear line, exit 2 (the CLI's rule)
             raise
         profile = None
         add(Check("profile", False, exc.problem, exc.fix))

@@ -59,6 +59,11 @@ class Corpus:
                 raise LabkitError(f"corpus {self.name!r}: its {what} {role!r} is not one of its roles",
                                   f"use one of: {', '.join(self.roles)}")
 
+    @property
+    def has_update(self) -> bool:
+        """Whether the corpus has an update to absorb: changed documents and questions about them."""
+        return bool(self.changed_doc_ids and self.question_sets.get("updates"))
+
     def documents(self, version: str = "v1") -> list[Document]:
         """The documents of one version (``"v1"`` or ``"v2"``)."""
         if version not in self.versions:

@@ -302,7 +302,7 @@ def both_rung(model, tokenizer, corpus: Corpus, heldout: HeldOut, profile: Profi
     main.train_seconds, main.adapter_mb = fitted.result.seconds, fitted.adapter_mb
     written = format_row(replies, top, variant_name(config) + ", the replies it wrote", base, headline=True)
     raft_rows = [main, written]
-    if corpus.questions("updates") and corpus.changed_doc_ids:
+    if corpus.has_update:
         print("[ladder] rung both: corpus v2 lands: upsert the changed documents, ask the updated facts")
         raft_rows.append(update_row(fitted.model, fitted.tokenizer, corpus, hybrid, base, config,
                                     variant_name(config), chunking, limit, gate))

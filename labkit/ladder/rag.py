@@ -247,7 +247,7 @@ def rag_rung(model, tokenizer, corpus: Corpus, heldout: HeldOut, profile: Profil
     if heldout.format_tasks:
         rows.append(rag_format_row(model, tokenizer, corpus, reader, heldout.format_tasks, profile, base,
                                    json_only=json_only))
-    if corpus.questions("updates") and corpus.changed_doc_ids:
+    if corpus.has_update:
         rows += update_scenario(model, tokenizer, corpus, hybrid, gated, base, chunking, limit=limit)
     close_retriever(hybrid)
     return rows

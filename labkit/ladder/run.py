@@ -75,7 +75,7 @@ def default_needs(corpus: Corpus) -> Needs:
     >>> default_needs(course_corpus())
     Needs(private_facts=True, fresh=True, cite=False, strict_format=False, max_latency_ms=None, min_accuracy=0.3, max_update_seconds=60.0, max_stale=0.05, min_citation_recall=0.5, min_format=0.9)
     """
-    return Needs(private_facts=True, fresh=bool(corpus.changed_doc_ids and corpus.questions("updates")))
+    return Needs(private_facts=True, fresh=corpus.has_update)
 
 
 def run_ladder(config: LadderConfig = LadderConfig(), corpus: Corpus | None = None) -> list[Row]:
