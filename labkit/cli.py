@@ -11,6 +11,7 @@
     python -m labkit ladder --corpus DOCS --questions Q.jsonl [--update DOCS2] [--roles R.json]
                                       the same on your own documents
     python -m labkit questions --template DOCS [--out FILE]   a starter questions file for your documents
+    python -m labkit train EXAMPLES.jsonl --out DIR   train a LoRA adapter (also under accelerate launch)
     python -m labkit bench retrieval --beir DIR [--method dense|bm25|hybrid|all]
 """
 
@@ -78,6 +79,22 @@ def main(argv: list[str] | None = None) -> int:
                            help="your documents: a folder of .md/.txt files, or a JSONL file of them")
     questions.add_argument("--out", default="questions.jsonl", metavar="FILE",
                            help="the questions file to write (never overwritten; default: questions.jsonl)")
+    train = commands.add_parser("train", help="train a LoRA/QLoRA adapter on examples; runs under accelerate launch too")
+    what = train.add_mutually_exclusive_group(required=True)
+    what.add_argument("examples", nargs="?", metavar="EXAMPLES.jsonl",
+                      help='one example a line: {"prompt": ..., "completion": ...} or {"messages": [...], "completion": ...}')
+    what.add_argument("--course", choices=("format",), help="the course's examples instead (format: the format fine-tune's)")
+    train.add_argument("--out", required=True, metavar="DIR", help="the adapter folder to write (atomically, with checksums)")
+    train.add_argument("--model", default=None, metavar="KEY|DIR",
+                       help="a generator key of labkit.models or a model folder (default: the profile's)")
+    for flag, kind, meaning in (("--epochs", float, "passes over the examples"), ("--max-steps", int, "a cap on optimizer steps"),
+                                ("--batch-size", int, "sequences per optimizer step, over all processes"),
+                                ("--learning-rate", float, "the peak learning rate"), ("--lora-r", int, "the adapters' rank"),
+                                ("--max-seq-len", int, "tokens per example (longer prompts are cut from the left)"),
+                                ("--seed", int, "the adapters' init and the batches' order")):
+        train.add_argument(flag, type=kind, default=None, help=meaning)
+    train.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
+                       help="the compute dtype (default: bf16 where it is fast, fp16 on other GPUs, else fp32)")
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
@@ -237,4 +254,30 @@ def _questions(args) -> int:
     return 0
 
 
-COMMANDS = {"bench": _bench, "doctor": _doctor, "prepare": _prepare, "demo": _demo, "labs": _labs, "grade": _grade, "data": _data, "ladder": _ladder, "questions": _questions}
+def _train(args) -> int:
+    from dataclasses import replace
+
+    from labkit.tuning.fit import train_and_save
+    from labkit.tuning.parallel import processes
+    from labkit.tuning.train import TrainConfig, describe, read_examples
+
+    if args.course:
+        from labkit.course.corpus import course_corpus
+        from labkit.ladder.ft import FORMAT_TRAINING, format_training_examples
+
+        examples, config = format_training_examples(course_corpus()), FORMAT_TRAINING
+    else:
+        examples, config = read_examples(args.examples), TrainConfig()
+    given = {name: getattr(args, name) for name in ("epochs", "max_steps", "batch_size", "learning_rate", "lora_r",
+                                                    "max_seq_len", "seed", "dtype")}
+    config = replace(config, **{name: value for name, value in given.items() if value is not None},
+                     lora_alpha=2 * args.lora_r if args.lora_r else config.lora_alpha)
+    together = processes()
+    _, _, result, adapter_mb = train_and_save(args.model, examples, config, args.out)
+    if together.is_main:
+        print(f"{describe(result)}\nadapter: {args.out} ({adapter_mb:.1f} MB; {len(examples)} examples, "
+              f"{together.count} process{'es' if together.count > 1 else ''})")
+    return 0
+
+
+COMMANDS = {"bench": _bench, "doctor": _doctor, "prepare": _prepare, "demo": _demo, "labs": _labs, "grade": _grade, "data": _data, "ladder": _ladder, "questions": _questions, "train": _train}

@@ -27,6 +27,7 @@ labkit.errors.LabkitError: the box in ... is damaged: a.txt does not match its c
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -154,3 +155,49 @@ def verify_folder(folder: Path | str, files: Sequence[str], what: str) -> None:
             raise LabkitError(f"the {what} in {folder} is incomplete: {name} is missing", again)
         if sha256_of(path) != expected[name]:
             raise LabkitError(f"the {what} in {folder} is damaged: {name} does not match its checksum", again)
+
+
+def read_text(path: Path) -> str:
+    """A file's UTF-8 text (a byte-order mark dropped, line ends made ``\\n``), or an error naming the file
+    and the fix (unreadable, empty, not UTF-8)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise LabkitError(f"{path} cannot be read ({e.strerror})", "check the path and its permissions") from None
+    if not raw.strip():
+        raise LabkitError(f"{path} is empty", "write its content, or remove the file")
+    try:
+        return raw.decode("utf-8-sig").replace("\r\n", "\n")
+    except UnicodeDecodeError as e:
+        raise LabkitError(f"{path} is not UTF-8 text (byte {e.start} is {raw[e.start:e.start + 1]!r})",
+                          "save it as UTF-8 (e.g. iconv -f latin1 -t utf-8 FILE > FILE.utf8)") from None
+
+
+def read_jsonl(path: Path) -> list[tuple[str, dict]]:
+    """``(where, object)`` for each non-blank line of a JSONL file (``where``: the file and line number, for
+    the caller's own errors); a line that is not one JSON object is an error naming file and line.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "rows.jsonl"
+    >>> _ = path.write_text('{"a": 1}\\n\\n{"a": 2')
+    >>> read_jsonl(path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    labkit.errors.LabkitError: ...rows.jsonl line 3: not valid JSON at column 8 (Expecting ',' delimiter): cut short or malformed
+      fix: write one complete JSON object a line
+    """
+    rows = []
+    for n, line in enumerate(read_text(path).split("\n"), 1):
+        where = f"{path} line {n}"
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise LabkitError(f"{where}: not valid JSON at column {e.colno} ({e.msg}): cut short or malformed",
+                              "write one complete JSON object a line") from None
+        if not isinstance(obj, dict):
+            raise LabkitError(f"{where}: a line must be a JSON object {{...}}, not {type(obj).__name__}",
+                              "write one JSON object a line")
+        rows.append((where, obj))
+    return rows

@@ -15,7 +15,10 @@ Stages (``--stages``, comma-separated), each under ``torch.cuda.set_per_process_
   (:func:`labkit.tuning.train.train` adds a gradient scaler) and in bf16 where the card has it; each row
   sets the planner's estimate (:func:`labkit.tuning.plan.plan_fit`) beside the measured peak;
 * ``ladder``: :func:`labkit.ladder.run.run_ladder` on a ``--sample`` of the course questions with the gpu
-  profile (the embedded models on CUDA where the hub is neither cached nor reachable, as on a lent machine).
+  profile (the embedded models on CUDA where the hub is neither cached nor reachable, as on a lent machine);
+* ``parallel``: ``python -m labkit train --course format`` under ``accelerate launch`` on every card (two
+  processes on the CPU in a dry run) beside one process, the same ``--adapter-steps``: the losses must agree and
+  the wall time falls. Skipped, and said so, on a machine with one card.
 
 Output in ``--out-dir`` (default ``results/gpu_check``): ``gpu_check.json`` (``--out`` moves it) and
 ``gpu_check.md``, the tables to paste into docs/BENCHMARKS.md, plus the ladder's ``scoreboard.json``.
@@ -54,6 +57,7 @@ import os
 import platform
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -375,6 +379,46 @@ def run_ladder_stage(args, device: str, out_dir: Path) -> dict:
             "rows": [{k: getattr(r, k) for k in keep} for r in rows]}
 
 
+# ---------------------------------------------------------------------------
+# the parallel stage
+
+
+def run_parallel_stage(args, device: str, out_dir: Path) -> dict:
+    """The format adapter trained by one process and by one process per card (``accelerate launch``), same steps."""
+    count = torch.cuda.device_count() if device == "cuda" else 2
+    if count < 2:
+        return {"skipped": f"{count} card: data parallelism needs two (tests/test_parallel.py runs it on the CPU)"}
+    env = {**os.environ, "TQDM_DISABLE": "1", **({"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else {})}
+    if device == "cpu":
+        env["OMP_NUM_THREADS"] = "1"
+    train = ["-m", "labkit", "train", "--course", "format", "--max-steps", str(args.adapter_steps)]
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(count),
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    runs = {}
+    for name, command in (("1 process", [sys.executable, *train]), (f"{count} processes", [*launch, *train])):
+        folder = out_dir / f"parallel-{name.split()[0]}"
+        started = time.perf_counter()
+        done = subprocess.run([*command, "--out", str(folder)], env=env, capture_output=True, text=True)
+        info = json.loads((folder / "labkit-train.json").read_text())["result"] if done.returncode == 0 else {}
+        runs[name] = {"seconds": time.perf_counter() - started, "losses": info.get("losses"),
+                      "tokens_per_s": info.get("tokens", 0) / max(info.get("seconds") or 1e-9, 1e-9),
+                      "error": None if done.returncode == 0 else done.stderr.strip().splitlines()[-1][:200]}
+    one, many = runs.values()
+    agree = bool(one["losses"] and many["losses"]) and all(
+        abs(a - b) <= 1e-2 * abs(a) for a, b in zip(one["losses"], many["losses"]))
+    return {"processes": count, "runs": runs, "losses_agree": agree}
+
+
+def parallel_text(stage: dict) -> str:
+    if "skipped" in stage:
+        return f"skipped: {stage['skipped']}"
+    lines = ["| run | wall s | train tokens/s | first -> last loss | error |", "| --- | ---: | ---: | --- | --- |"]
+    for name, r in stage["runs"].items():
+        losses = f"{r['losses'][0]:.3f} -> {r['losses'][-1]:.3f}" if r["losses"] else ""
+        lines.append(f"| {name} | {r['seconds']:.0f} | {r['tokens_per_s']:,.0f} | {losses} | {r['error'] or ''} |")
+    return "\n".join(lines) + f"\n\nlosses agree (within 1%): {stage['losses_agree']}"
+
+
 def fmt(value, spec: str) -> str:
     return "" if value is None else format(value, spec)
 
@@ -423,6 +467,8 @@ def markdown(report: dict) -> str:
                       "steps, the planner deciding the batches)", "", table(report["adapters"])]
     if report["ladder"]:
         parts += ["", "### the ladder", "", ladder_table(report["ladder"])]
+    if report.get("parallel"):
+        parts += ["", "### data parallel (`accelerate launch`, the format adapter)", "", parallel_text(report["parallel"])]
     return "\n".join(parts) + "\n"
 
 
@@ -432,7 +478,7 @@ def say(result: dict) -> None:
           f"{', ' + result['error'] if result['error'] else ''}", file=sys.stderr)
 
 
-STAGES = ("shapes", "adapters", "ladder")
+STAGES = ("shapes", "adapters", "ladder", "parallel")
 
 
 def parse(argv):
@@ -532,6 +578,7 @@ def main(argv: list[str] | None = None) -> dict:
               "runs": run_shapes(args, device) if "shapes" in stages else [],
               "adapters": run_adapters(args, device) if "adapters" in stages else [],
               "ladder": run_ladder_stage(args, device, out_dir) if "ladder" in stages else None,
+              "parallel": run_parallel_stage(args, device, out_dir) if "parallel" in stages else None,
               "reference_h100_raw_qlora": {k: {"tokens_per_s": v[0], "peak_gib": v[1]}
                                            for k, v in REFERENCE_H100_RAW_QLORA.items()}}
     report["seconds"] = time.perf_counter() - started

@@ -22,7 +22,7 @@ def gpu_check(monkeypatch):
 
 def test_a_dry_run_takes_every_stage_to_the_cpu_at_tiny_sizes(gpu_check):
     args = gpu_check.parse(["--dry-run"])
-    assert (args.device, args.tiny, args.stages) == ("cpu", True, "shapes,adapters,ladder")
+    assert (args.device, args.tiny, args.stages) == ("cpu", True, "shapes,adapters,ladder,parallel")
     assert (args.adapter_steps, args.adapter_examples, args.sample, args.rungs) == (1, 4, 1, "prompt")
     assert gpu_check.parse(["--cpu"]).dry_run
     assert gpu_check.parse(["--device", "cpu", "--tiny"]).stages == "shapes", "the smoke test of the shapes alone"

@@ -40,7 +40,7 @@ from typing import Mapping, Sequence
 from labkit.course.corpus import Corpus, course_corpus
 from labkit.course.data import Document, QARecord
 from labkit.errors import LabkitError
-from labkit.storage import atomic_write
+from labkit.storage import atomic_write, read_jsonl, read_text
 
 EVERYONE = "everyone"  # the one role there is when no roles file is given: it reads every access label
 EXAMPLE = Path(__file__).parent / "example"  # a small pile of another domain: brightwater/ (a ferry operator's
@@ -144,12 +144,12 @@ def read_documents(path: str | Path, previous: Mapping[str, Document] | None = N
     (access, title) it keeps from its v1 version, and its version goes up by one."""
     path = Path(path)
     if path.is_dir():
-        entries = [(file.relative_to(path).with_suffix("").as_posix(), str(file), _read_text(file))
+        entries = [(file.relative_to(path).with_suffix("").as_posix(), str(file), read_text(file))
                    for file in _document_files(path)]
         parsed = [(doc_id, where, *_front_matter(text, where)) for doc_id, where, text in entries]
     elif path.is_file():
         parsed = [(_text_field(obj, "id", where), where, {k: v for k, v in obj.items() if k != "text"},
-                   _text_field(obj, "text", where)) for where, obj in _jsonl(path)]
+                   _text_field(obj, "text", where)) for where, obj in read_jsonl(path)]
     else:
         raise LabkitError(f"{path} does not exist", "give a folder of .md/.txt files or a JSONL file of documents")
     _check_unique([(doc_id, where) for doc_id, where, _, _ in parsed], "document id",
@@ -222,7 +222,7 @@ def read_roles(path: str | Path | None, documents: Sequence[Document]) -> dict[s
     path = Path(path)
     example = 'write it as {"customer": ["public"], "staff": ["public", "staff"]}'
     try:
-        raw = json.loads(_read_text(path))
+        raw = json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise LabkitError(f"{path}: not valid JSON ({e.msg}, line {e.lineno} column {e.colno})", example) from None
     if not isinstance(raw, dict) or not raw or not all(
@@ -245,7 +245,7 @@ def read_questions(path: str | Path, versions: Mapping[str, Sequence[Document]],
     """The question sets ``facts`` (split by ``rng``), ``unanswerable``, ``updates`` and ``restricted`` from a
     questions JSONL file (the module docstring has the format and the split)."""
     rows = [(where, obj, _text_field(obj, "id", where) if "id" in obj else f"q{i:03d}")
-            for i, (where, obj) in enumerate(_jsonl(Path(path)), 1)]
+            for i, (where, obj) in enumerate(read_jsonl(Path(path)), 1)]
     _check_unique([(qid, where) for where, _, qid in rows], "question id", "give every question its own id")
     sets: dict[str, list] = {"facts": [], "unanswerable": [], "updates": []}
     for where, obj, qid in rows:
@@ -355,40 +355,6 @@ def write_question_template(docs: str | Path, out: str | Path) -> Path:
         raise LabkitError(f"{out} already exists (your questions are never overwritten)",
                           "give another --out, or move the file away first")
     return atomic_write(out, question_template(docs))
-
-
-def _read_text(path: Path) -> str:
-    """A file's UTF-8 text (a byte-order mark dropped, line ends made ``\\n``), or an error naming the file."""
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise LabkitError(f"{path} cannot be read ({e.strerror})", "check the path and its permissions") from None
-    if not raw.strip():
-        raise LabkitError(f"{path} is empty", "write its content, or remove the file")
-    try:
-        return raw.decode("utf-8-sig").replace("\r\n", "\n")
-    except UnicodeDecodeError as e:
-        raise LabkitError(f"{path} is not UTF-8 text (byte {e.start} is {raw[e.start:e.start + 1]!r})",
-                          "save it as UTF-8 (e.g. iconv -f latin1 -t utf-8 FILE > FILE.utf8)") from None
-
-
-def _jsonl(path: Path) -> list[tuple[str, dict]]:
-    """``(where, object)`` for each non-blank line of a JSONL file (``where``: the file and line number)."""
-    rows = []
-    for n, line in enumerate(_read_text(path).split("\n"), 1):
-        where = f"{path} line {n}"
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise LabkitError(f"{where}: not valid JSON at column {e.colno} ({e.msg}): cut short or malformed",
-                              "write one complete JSON object a line") from None
-        if not isinstance(obj, dict):
-            raise LabkitError(f"{where}: a line must be a JSON object {{...}}, not {type(obj).__name__}",
-                              "write one JSON object a line")
-        rows.append((where, obj))
-    return rows
 
 
 def _text_field(obj: dict, name: str, where: str) -> str:

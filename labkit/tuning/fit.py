@@ -19,6 +19,7 @@ from typing import Sequence
 
 from labkit.errors import LabkitError
 from labkit.runtime import cache_dir, say_once
+from labkit.tuning.parallel import processes
 from labkit.tuning.plan import FitPlan
 from labkit.tuning.train import (Example, TrainConfig, TrainResult, adapter_bytes, load_adapter, load_trainable,
                                  merged_copy, save_adapter, summary_json, train)
@@ -88,7 +89,7 @@ def fit(model_key: str, examples: Sequence[Example], config: TrainConfig, on_epo
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
             child.submit(_train_into_cache, model_key, list(examples), config, folder).result()  # re-raises its error
         return _load_fitted(folder, from_cache=False)
-    model, tokenizer, result, adapter_mb = _train_and_save(model_key, examples, config, folder, on_epoch)
+    model, tokenizer, result, adapter_mb = train_and_save(model_key, examples, config, folder, on_epoch)
     return Fitted(merged_copy(model), tokenizer, result, adapter_mb, False)
 
 
@@ -113,18 +114,22 @@ def _load_fitted(folder: Path, from_cache: bool) -> Fitted:
     return Fitted(model, tokenizer, _result_from_json(info["result"]), info["adapter_mb"], from_cache)
 
 
-def _train_and_save(model_key: str, examples: Sequence[Example], config: TrainConfig, folder: Path | None,
-                    on_epoch=None):
-    """Train fresh adapters, save them to ``folder`` (None: don't); returns (model, tokenizer, result, MB)."""
+def train_and_save(model_key: str | None, examples: Sequence[Example], config: TrainConfig, folder: Path | str | None,
+                   on_epoch=None):
+    """Train fresh adapters on ``model_key`` (a key of :mod:`labkit.models` or a model folder; None: the profile's
+    generator), save them to ``folder`` (None: don't; under ``accelerate launch`` the main process saves, the
+    others wait for it); returns (model, tokenizer, result, MB). ``python -m labkit train`` runs this."""
     model, tokenizer = load_trainable(model_key, config)
     result = train(model, tokenizer, examples, config, on_epoch=on_epoch)
     adapter_mb = adapter_bytes(model) / 1e6
-    if folder is not None:
+    together = processes()  # under accelerate launch, every process holds the same adapter: one saves it
+    if folder is not None and together.is_main:
         save_adapter(model, folder, {"result": summary_json(result), "adapter_mb": adapter_mb})
+    together.wait()
     return model, tokenizer, result, adapter_mb
 
 
 def _train_into_cache(model_key: str, examples: Sequence[Example], config: TrainConfig, folder: Path) -> None:
     """What the child process of ``fit(isolate=True)`` runs: train and save; the model stays in the child
     and goes with it."""
-    _train_and_save(model_key, examples, config, folder)
+    train_and_save(model_key, examples, config, folder)

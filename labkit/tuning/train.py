@@ -37,7 +37,8 @@ from labkit.errors import LabkitError
 from labkit.generate import render
 from labkit.models import model_source, offline_hint
 from labkit.runtime import get_profile, inference_dtype, pick_device, progress_off, quiet_import, say_once, trim_heap
-from labkit.storage import verify_folder, write_folder
+from labkit.storage import read_jsonl, verify_folder, write_folder
+from labkit.tuning.parallel import processes
 from labkit.tuning.plan import GIB, FitPlan, plan_fit, resolve_quantize
 
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json", "labkit-train.json")
@@ -49,6 +50,35 @@ class Example:
 
     messages: list[dict]
     completion: str
+
+
+def read_examples(path: Path | str) -> list[Example]:
+    """Training examples from a JSONL file, one a line: ``{"messages": [{"role": ..., "content": ...}, ...],
+    "completion": "..."}``, or ``{"prompt": "...", "completion": "..."}`` for a single user turn. A bad line
+    is an error naming the file, the line and the fix.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "examples.jsonl"
+    >>> _ = path.write_text('{"prompt": "2+2?", "completion": "4"}\\n')
+    >>> read_examples(path)
+    [Example(messages=[{'role': 'user', 'content': '2+2?'}], completion='4')]
+    """
+    examples = []
+    for where, row in read_jsonl(Path(path)):
+        messages = [{"role": "user", "content": row["prompt"]}] if isinstance(row.get("prompt"), str) else row.get("messages")
+        if not (isinstance(messages, list) and messages and all(
+                isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+                for m in messages)):
+            raise LabkitError(f"{where}: no conversation (a 'prompt' text, or 'messages': a list of "
+                              "{\"role\": ..., \"content\": ...})",
+                              'write e.g. {"prompt": "What is 2+2?", "completion": "4"}')
+        if not isinstance(row.get("completion"), str) or not row["completion"].strip():
+            raise LabkitError(f"{where}: 'completion' (the reply to learn) must be non-empty text",
+                              'write it as "completion": "..."')
+        examples.append(Example(messages, row["completion"]))
+    if not examples:
+        raise LabkitError(f"{path} holds no examples", "write one JSON object a line")
+    return examples
 
 
 @dataclass(frozen=True)
@@ -123,6 +153,7 @@ def load_trainable(key: str | None = None, config: TrainConfig = TrainConfig(), 
     said once. The returned model is in train mode.
     """
     key = key or get_profile().generator
+    processes()  # under a multi-GPU launch: makes this process's GPU the current one before the model moves
     device = device or pick_device()
     transformers = quiet_import("transformers")
     transformers.utils.logging.disable_progress_bar()
@@ -132,7 +163,7 @@ def load_trainable(key: str | None = None, config: TrainConfig = TrainConfig(), 
         say_once(f"labkit: 4-bit NF4 is not available on {device} (bitsandbytes missing or unsupported); "
                  "training plain LoRA instead.")
         quantize = "none"
-    source = model_source(key)
+    source = key if Path(key).is_dir() else model_source(key)  # a key of labkit.models, or a model's folder
     with offline_hint(key):
         tokenizer = transformers.AutoTokenizer.from_pretrained(source)
         model = load_base(source, quantize, compute, device)
@@ -290,6 +321,10 @@ def train(model, tokenizer, examples: Sequence[Example], config: TrainConfig = T
 
     Shows a progress bar with the loss and tokens/s; calls ``on_epoch(epoch, model)`` after each full
     epoch (the model is put back in train mode afterwards). Returns a :class:`TrainResult`.
+
+    Under ``accelerate launch`` each process computes its share of every step's sequences and the
+    gradients are summed (:mod:`labkit.tuning.parallel`): the losses, tokens and adapter are those of one
+    process training on the whole batch.
     """
     import torch
     from tqdm.auto import tqdm
@@ -317,21 +352,23 @@ def train(model, tokenizer, examples: Sequence[Example], config: TrainConfig = T
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_scale(s, config.warmup_steps, total_steps))
     scaler = torch.amp.GradScaler("cuda") if compute == torch.float16 and device == "cuda" else None
     autocast = torch.autocast(device_type=device, dtype=compute, enabled=compute != torch.float32)
-    rng = random.Random(config.seed)
+    rng = random.Random(config.seed)  # the same batches in every process
+    together = processes()
     result = TrainResult(quantized=getattr(model, "labkit_quantize", "none") == "nf4", plan=plan)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     model.train()
-    bar = tqdm(total=total_steps, desc="train", unit="step", disable=progress_off())
+    bar = tqdm(total=total_steps, desc="train", unit="step", disable=progress_off() or not together.is_main)
     started = time.perf_counter()
     epoch, batches = 0, []
     while result.steps < total_steps:
         if not batches:
             batches = length_grouped_batches([len(i) for i, _ in encoded], config.batch_size, rng)
         step_batch = [encoded[i] for i in batches.pop(0)]
-        micro = [step_batch[i:i + plan.micro_batch] for i in range(0, len(step_batch), plan.micro_batch)]
-        scored_in_step = sum(sum(t != -100 for t in labels[1:]) for _, labels in step_batch)
-        step_loss = 0.0
+        scored_in_step = sum(sum(t != -100 for t in labels[1:]) for _, labels in step_batch)  # over every process
+        mine = together.shard(step_batch)
+        micro = [mine[i:i + plan.micro_batch] for i in range(0, len(mine), plan.micro_batch)]
+        step_loss, step_tokens, step_padding = 0.0, 0, 0
         for part in micro:
             ids, mask, labels = (t.to(device) for t in collate(part, tokenizer.pad_token_id))
             with autocast:
@@ -340,8 +377,12 @@ def train(model, tokenizer, examples: Sequence[Example], config: TrainConfig = T
             loss = loss_sum / max(scored_in_step, 1)
             (scaler.scale(loss) if scaler else loss).backward()
             step_loss += loss.item()
-            result.tokens += int(mask.sum())
-            result.padding_tokens += int(mask.numel() - mask.sum())
+            step_tokens += int(mask.sum())
+            step_padding += int(mask.numel() - mask.sum())
+        together.sum_gradients(params)
+        step_loss = together.sum(step_loss)
+        result.tokens += int(together.sum(step_tokens))
+        result.padding_tokens += int(together.sum(step_padding))
         result.scored_tokens += scored_in_step
         if scaler:
             scaler.unscale_(optimizer)
