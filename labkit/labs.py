@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.errors import LabkitError
+from labkit.runtime import MODELS, PROFILES
 from labkit.storage import atomic_write
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -149,6 +150,41 @@ def strip_solutions(source: str) -> str:
 
 
 HEADER_IDS = ("labkit-badge", "labkit-colab-install")  # the cells header_cells() writes, found again by id
+PROFILE_NOTE_ID = "labkit-reference-profile"  # the closing cell reference_note() writes
+
+
+def reference_note(profile: str = NOTEBOOK_ENV["LABKIT_PROFILE"]) -> str:
+    """The closing note of every lab and solution: which profile its stored outputs (and the prose quoting them)
+    come from, and what the other profiles change. ``python -m labkit labs --execute`` runs under ``profile``.
+
+    >>> print(reference_note().splitlines()[0])
+    **Where this notebook's numbers come from.** Every output stored in `solutions/` (and every figure the text
+    """
+    ran, laptop, gpu, fallback = PROFILES[profile], PROFILES["cpu"], PROFILES["gpu"], PROFILES[PROFILES["gpu"].fallback]
+    hub = lambda key: MODELS[key].hub_id.split("/")[-1]  # noqa: E731
+    return (f"**Where this notebook's numbers come from.** Every output stored in `solutions/` (and every figure the text\n"
+            f"quotes) was produced with the `{ran.name}` profile: {hub(ran.generator)} and {hub(ran.embedder)}, embedded, on a\n"
+            f"2-core CPU without a GPU. A laptop runs the `{laptop.name}` profile: the same models and the same questions, so\n"
+            "your figures should fall inside the printed intervals (a CPU with bf16 moves a few answers). A Colab class on\n"
+            f"a GPU runs the `{gpu.name}` profile ({hub(gpu.generator)}, {hub(gpu.embedder)}; where the hub cannot be reached,\n"
+            f"`{fallback.name}`: the embedded models on CUDA): other models, so other numbers, and no GPU reference run is\n"
+            "stored yet (docs/BENCHMARKS.md will hold it). Which profile you are on: lab 00 prints it under the doctor, as does\n"
+            "`python -m labkit doctor`.")
+
+
+def with_reference_note(notebook):
+    """``notebook`` (a copy) ending with the :func:`reference_note` cell, an older one dropped (kept as it is when
+    its text is already right)."""
+    import copy
+
+    import nbformat
+
+    nb = copy.deepcopy(notebook)
+    old = [c for c in nb.cells if c.get("id") == PROFILE_NOTE_ID]
+    note = old[0] if old and old[0].source == reference_note() else nbformat.v4.new_markdown_cell(
+        reference_note(), id=PROFILE_NOTE_ID)
+    nb.cells = [c for c in nb.cells if c.get("id") != PROFILE_NOTE_ID] + [note]
+    return nb
 
 
 def header_cells(config: LabsConfig, folder: str, name: str) -> list:
@@ -202,7 +238,7 @@ def with_header(notebook, config: LabsConfig, folder: str, name: str):
     fresh = [old[c.id] if c.id in old and old[c.id].source == c.source else c
              for c in header_cells(config, folder, name)]
     nb.cells = fresh + [c for c in nb.cells if c.get("id") not in HEADER_IDS]
-    return nb
+    return with_reference_note(nb)
 
 
 def make_lab(solution, name: str, config: LabsConfig = LabsConfig()):

@@ -42,12 +42,16 @@ def test_make_lab_clears_outputs_and_adds_badge_from_one_setting():
     assert not any(labs.BEGIN in c.source for c in code)
 
 
-def test_every_solution_has_an_exercise_and_ends_with_summary_and_exercises():
-    for solution, _ in labs.lab_pairs():
+def test_every_solution_has_an_exercise_and_ends_with_summary_exercises_and_where_its_numbers_come_from():
+    for solution, lab in labs.lab_pairs():
         nb = nbformat.read(solution, as_version=4)
         assert any(labs.BEGIN in c.source for c in nb.cells), f"{solution.name} has no exercise"
-        last = nb.cells[-1]
-        assert last.cell_type == "markdown" and "## Summary" in last.source and "## Exercises" in last.source
+        summary, note = nb.cells[-2:]
+        assert summary.cell_type == "markdown" and "## Summary" in summary.source and "## Exercises" in summary.source
+        assert note.get("id") == labs.PROFILE_NOTE_ID and note.source == labs.reference_note()
+        assert nbformat.read(lab, as_version=4).cells[-1].source == note.source  # the learner's copy says it too
+    assert "`ci` profile" in labs.reference_note() and "`gpu` profile (Qwen2.5-0.5B-Instruct" in labs.reference_note()
+    assert labs.NOTEBOOK_ENV["LABKIT_PROFILE"] == "ci", "the note names the profile the solutions are executed with"
 
 
 def test_labs_are_in_sync_with_solutions():
