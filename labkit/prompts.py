@@ -14,8 +14,18 @@ from __future__ import annotations
 SYSTEM_BRIEF = "Answer the question in one short sentence."
 
 
-def chat_messages(question: str, context: list[str] | None = None, system: str = SYSTEM_BRIEF) -> list[dict]:
-    """A system message and one user turn; ``context`` passages are numbered from 1."""
+def chat_messages(question: str, context: list[str] | None = None, system: str | None = None) -> list[dict]:
+    """A system message (``system``; default :data:`SYSTEM_BRIEF` as it is when called, so a lab can change
+    ``labkit.prompts.SYSTEM_BRIEF`` and every rung asks with the new one) and one user turn; ``context``
+    passages are numbered from 1.
+
+    >>> import labkit.prompts as prompts
+    >>> saved, prompts.SYSTEM_BRIEF = prompts.SYSTEM_BRIEF, "Say I don't know when unsure."
+    >>> prompts.chat_messages("Who?")[0]["content"]
+    "Say I don't know when unsure."
+    >>> prompts.SYSTEM_BRIEF = saved
+    """
+    system = SYSTEM_BRIEF if system is None else system
     user = question
     if context:
         passages = "\n".join(f"[{i}] {text}" for i, text in enumerate(context, start=1))
