@@ -19,7 +19,7 @@ from dataclasses import replace
 from labkit.course.corpus import course_corpus
 from labkit.course.sample import SAMPLE_SIZE, heldout_sample
 from labkit.ladder import both
-from labkit.ladder.rag import build_retriever, min_coverage, pick_retriever
+from labkit.ladder.rag import build_retriever, gate, pick_retriever
 from labkit.models import load_generator
 from labkit.runtime import get_profile, seed_everything
 from labkit.scoreboard import format_table
@@ -50,8 +50,8 @@ def main() -> None:
           f"{fitted.result.losses[0]:.2f} -> {fitted.result.losses[-1]:.2f}{' (cache)' if fitted.from_cache else ''}")
     questions = heldout.questions
     reader = pick_retriever(hybrid, config.retriever)
-    gate = min_coverage(corpus, reader, config.k, quantile=config.abstain_quantile)
-    top = both.retrieved(reader, questions, config.k, min_coverage=gate)
+    thresholds = gate(corpus, reader, config.k, config.abstain_quantile)
+    top = both.retrieved(reader, questions, config.k, **thresholds)
     base_model, tokenizer = load_generator(profile.generator)
     rows = [both.score_row(corpus, both.answer_with(base_model, tokenizer, questions, top), questions, top,
                            both.variant_name(config, "base"), {"rung": "rag"})]
@@ -71,7 +71,7 @@ def main() -> None:
     print(format_table(compared), flush=True)
     started = time.perf_counter()
     update = both.update_row(fitted.model, fitted.tokenizer, corpus, hybrid, {"rung": "both"}, config,
-                             both.variant_name(config), gate=gate)
+                             both.variant_name(config), thresholds=thresholds)
     print(format_table(rows + compared + [update]))
     print(f"v2 row wall {time.perf_counter() - started:.0f} s")
 

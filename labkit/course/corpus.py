@@ -20,7 +20,7 @@ import functools
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from labkit.course import data
 from labkit.course.data import Document, FormatTask, QARecord
@@ -99,6 +99,19 @@ class Corpus:
         return [r for r in self.questions("facts")
                 if r.extra["split"] == "train" and all(access.get(d) in readable for d in r.gold_doc_ids)]
 
+    def denied_asker(self, record: QARecord) -> str | None:
+        """The most privileged role (the one reading the most labels) that may not read every gold document of
+        ``record`` in v1: asked by it, the right reply is to abstain. None when every role may read them.
+
+        >>> corpus = course_corpus()
+        >>> record = corpus.questions("restricted")[0]
+        >>> corpus.denied_asker(record) in record.extra["denied_roles"]
+        True
+        """
+        access = {d.doc_id: d.access for d in self.documents("v1")}
+        denied = denied_roles(record, access, self.roles)
+        return max(denied, key=lambda role: len(self.roles[role])) if denied else None
+
     def competing(self, record: QARecord) -> tuple[str, ...]:
         """The values that compete with ``record``'s answer (:func:`labkit.evals.answer_verdict`): its other
         version's values (an update question), and every answer the corpus holds for the same slot (the
@@ -131,6 +144,18 @@ class Corpus:
         """Every identifier (``id_patterns``) that occurs in any version: an id outside it is invented."""
         texts = (doc.text for version in self.versions.values() for doc in version)
         return frozenset(corpus_ids(texts, self.id_patterns))
+
+
+def denied_roles(record: QARecord, access: Mapping[str, str], roles: Mapping[str, Sequence[str]]) -> list[str]:
+    """The roles that may not read every gold document of ``record`` (``access``: document id -> its label;
+    ``roles``: role -> the labels it may read), in the order of ``roles``: who should get an abstention.
+
+    >>> from labkit.course.data import QARecord
+    >>> fuel = QARecord("fuel", "What is the fuel price?", ("712 euros",), "value", ("fuel-contract",), "v1", "facts")
+    >>> denied_roles(fuel, {"fuel-contract": "management"}, {"crew": ["public"], "manager": ["public", "management"]})
+    ['crew']
+    """
+    return [role for role, labels in roles.items() if not all(access[d] in labels for d in record.gold_doc_ids)]
 
 
 QUESTION_SETS = ("facts", "updates", "unanswerable", "restricted", "general")

@@ -37,7 +37,7 @@ from datetime import date
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from labkit.course.corpus import Corpus, course_corpus
+from labkit.course.corpus import Corpus, course_corpus, denied_roles
 from labkit.course.data import Document, QARecord
 from labkit.errors import LabkitError
 from labkit.storage import atomic_write, read_jsonl, read_text
@@ -322,18 +322,6 @@ def _restricted(facts: Sequence[QARecord], documents: Sequence[Document],
                 "field": r.extra["field"], "access": access[r.gold_doc_ids[0]],
                 "allowed_roles": [role for role in roles if role not in denied], "denied_roles": denied}))
     return out
-
-
-def denied_roles(record: QARecord, access: Mapping[str, str], roles: Mapping[str, Sequence[str]]) -> list[str]:
-    """The roles that may not read every gold document of ``record`` (``access``: document id -> its label;
-    ``roles``: role -> the labels it may read), in the order of ``roles``: who should get an abstention.
-
-    >>> from labkit.course.data import QARecord
-    >>> fuel = QARecord("fuel", "What is the fuel price?", ("712 euros",), "value", ("fuel-contract",), "v1", "facts")
-    >>> denied_roles(fuel, {"fuel-contract": "management"}, {"crew": ["public"], "manager": ["public", "management"]})
-    ['crew']
-    """
-    return [role for role, labels in roles.items() if not all(access[d] in labels for d in record.gold_doc_ids)]
 
 
 def question_template(docs: str | Path, limit: int = 20) -> str:

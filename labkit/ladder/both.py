@@ -28,7 +28,7 @@ from labkit.course.sample import HeldOut
 from labkit.errors import LabkitError
 from labkit.generate import Answer, GenerateConfig, generate
 from labkit.ladder.rag import (ABSTAIN_QUANTILE, COURSE_CHUNKING, COURSE_READER, RETRIEVERS, absorb_update,
-                               build_retriever, close_retriever, min_coverage, pick_retriever)
+                               build_retriever, close_retriever, gate, pick_retriever)
 from labkit.retrieval.answer import RagConfig, cited_doc_ids, relevant_enough
 from labkit.retrieval.chunk import ChunkConfig
 from labkit.runtime import Profile
@@ -81,13 +81,15 @@ class Passages:
         return not (self.gated and self.gated[i])
 
 
-def retrieved(retriever, records: Sequence, k: int, role: str = "agent", min_coverage: float = 0.0) -> Passages:
-    """The top-``k`` chunks ``role`` may read, from ``retriever``, for each question; with ``min_coverage``,
-    questions whose passages cover less of them are gated (as :func:`labkit.retrieval.answer.answer_questions` does)."""
+def retrieved(retriever, records: Sequence, k: int, role: str = "agent", min_coverage: float = 0.0,
+              min_passage_coverage: float = 0.0) -> Passages:
+    """The top-``k`` chunks ``role`` may read, from ``retriever``, for each question; with ``min_coverage``
+    (``min_passage_coverage``), questions whose passages (whose best passage) cover less of them are gated, as
+    :func:`labkit.retrieval.answer.answer_questions` does (:func:`labkit.ladder.rag.gate` calibrates both)."""
     hits = [retriever.search(r.question, k=k, role=role) for r in records]
-    gate = RagConfig(k=k, min_score=float("-inf"), min_coverage=min_coverage)
+    config = RagConfig(k=k, min_score=float("-inf"), min_coverage=min_coverage, min_passage_coverage=min_passage_coverage)
     return Passages(f"top-{k} retrieved", [[h.chunk for h in found] for found in hits],
-                    [not relevant_enough(retriever, r.question, found, gate) for r, found in zip(records, hits)])
+                    [not relevant_enough(retriever, r.question, found, config) for r, found in zip(records, hits)])
 
 
 def probe_passages(records: Sequence, chunks: Sequence, retriever, config: raft.RaftConfig,
@@ -215,10 +217,12 @@ def variant_name(config: BothConfig, what: str = "RAFT") -> str:
 
 
 def update_row(model, tokenizer, corpus: Corpus, hybrid, base: dict, config: BothConfig, variant: str,
-               chunking: ChunkConfig = COURSE_CHUNKING, limit: int | None = None, gate: float = 0.0) -> Row:
+               chunking: ChunkConfig = COURSE_CHUNKING, limit: int | None = None, thresholds: dict | None = None) -> Row:
     """Corpus v2 lands: :func:`labkit.ladder.rag.absorb_update` (upsert the changed documents into ``hybrid``,
     then ask until the first right answer), then ask every update question (the first ``limit``) with the
-    configured retriever (gated at coverage ``gate``). The row is scored against v2, with the stale rate."""
+    configured retriever (gated by ``thresholds``: :func:`labkit.ladder.rag.gate`). The row is scored against v2,
+    with the stale rate."""
+    thresholds = thresholds or {}
     questions = corpus.questions("updates")[:limit]
     reader = pick_retriever(hybrid, config.retriever)
 
@@ -226,11 +230,11 @@ def update_row(model, tokenizer, corpus: Corpus, hybrid, base: dict, config: Bot
         return answer_with(model, tokenizer, records, passages, json_only=config.json_only)
 
     def final_answers(records: list) -> list[str]:
-        passages = retrieved(reader, records, config.k, corpus.asker, min_coverage=gate)
+        passages = retrieved(reader, records, config.k, corpus.asker, **thresholds)
         return [raft.final_answer(a.text) for a in answer(records, passages)]
 
     seconds = absorb_update(hybrid, corpus, chunking, questions, final_answers)
-    passages = retrieved(reader, questions, config.k, corpus.asker, min_coverage=gate)
+    passages = retrieved(reader, questions, config.k, corpus.asker, **thresholds)
     answers = answer(questions, passages)
     row = score_row(corpus, answers, questions, passages, variant, base, "v2", [r.extra["answers_v2"] for r in questions],
                     json_format=True, question_set="updates", metric_role="update", headline=True)
@@ -287,8 +291,8 @@ def both_rung(model, tokenizer, corpus: Corpus, heldout: HeldOut, profile: Profi
     fitted = train_raft(model_name or profile.generator, reader_set(corpus, hybrid, config), config, isolate)
     questions = heldout.questions
     reader = pick_retriever(hybrid, config.retriever)
-    gate = min_coverage(corpus, reader, config.k, quantile=config.abstain_quantile)
-    top = retrieved(reader, questions, config.k, corpus.asker, min_coverage=gate)
+    thresholds = gate(corpus, reader, config.k, config.abstain_quantile)
+    top = retrieved(reader, questions, config.k, corpus.asker, **thresholds)
     rows = []
     if compare_base:
         print("[ladder] rung both: the base model reads the retrieved passages")
@@ -305,7 +309,7 @@ def both_rung(model, tokenizer, corpus: Corpus, heldout: HeldOut, profile: Profi
     if corpus.has_update:
         print("[ladder] rung both: corpus v2 lands: upsert the changed documents, ask the updated facts")
         raft_rows.append(update_row(fitted.model, fitted.tokenizer, corpus, hybrid, base, config,
-                                    variant_name(config), chunking, limit, gate))
+                                    variant_name(config), chunking, limit, thresholds))
     for row in raft_rows:
         row.train_seed = config.seed
     close_retriever(hybrid)

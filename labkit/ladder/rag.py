@@ -29,7 +29,7 @@ from labkit.course.corpus import Corpus
 from labkit.course.sample import HeldOut
 from labkit.errors import LabkitError
 from labkit.ladder.prompt import json_replies
-from labkit.retrieval.answer import RagConfig, answer_questions, coverage_threshold
+from labkit.retrieval.answer import RagConfig, answer_questions, coverage_threshold, passage_coverage_threshold
 from labkit.retrieval.chunk import ChunkConfig, chunk_documents
 from labkit.retrieval.embed import EmbedConfig, Embedder
 from labkit.retrieval.index import VectorIndex
@@ -113,6 +113,28 @@ def min_coverage(corpus: Corpus, reader, k: int, role: str | None = None,
                           "abstention gate cannot be calibrated", "give more fact questions (a share of them "
                           "trains), or run without the gate (abstain_quantile=None)")
     return coverage_threshold(reader, questions, k, role, quantile)
+
+
+def min_passage_coverage(corpus: Corpus, reader, k: int, quantile: float | None = ABSTAIN_QUANTILE) -> float:
+    """The gate's second half: :func:`labkit.retrieval.answer.passage_coverage_threshold` on the training split's
+    fact questions, asked by the corpus's asker where it may read their answer (answer) and by the most
+    privileged role that may not (:meth:`Corpus.denied_asker`: abstain). No held-out question is used; a
+    corpus where every role reads everything has no such gate (0.0), nor does ``quantile=None``."""
+    if quantile is None:
+        return 0.0
+    answerable = [(r.question, corpus.asker) for r in corpus.train_facts()]
+    train = [r for r in corpus.questions("facts") if r.extra["split"] == "train"]
+    denied = [(r.question, role) for r in train for role in [corpus.denied_asker(r)] if role is not None]
+    return passage_coverage_threshold(reader, answerable, denied, k) if answerable else 0.0
+
+
+def gate(corpus: Corpus, reader, k: int, quantile: float | None = ABSTAIN_QUANTILE) -> dict[str, float]:
+    """The rag and both rungs' abstention gate, calibrated on ``corpus``'s training split, as
+    :class:`labkit.retrieval.answer.RagConfig` fields: the passages together must cover the question
+    (:func:`min_coverage`) and one passage alone must (:func:`min_passage_coverage`), or the reply abstains
+    without asking the model. ``replace(config, **gate(...))``."""
+    return {"min_coverage": min_coverage(corpus, reader, k, quantile=quantile),
+            "min_passage_coverage": min_passage_coverage(corpus, reader, k, quantile)}
 
 
 def rag_row(model, tokenizer, corpus: Corpus, index, questions: list, config: RagConfig, role: str, base: dict,
@@ -234,7 +256,7 @@ def rag_rung(model, tokenizer, corpus: Corpus, heldout: HeldOut, profile: Profil
     base = {"rung": "rag", "model": model_name, "profile": profile.name}
     hybrid = build_retriever(corpus, "v1", chunking, index=index)
     reader = pick_retriever(hybrid)
-    gated = replace(config, min_coverage=min_coverage(corpus, reader, config.k, quantile=abstain_quantile))
+    gated = replace(config, **gate(corpus, reader, config.k, abstain_quantile))
     name = f"{COURSE_READER} top-{gated.k}"
     main, _ = rag_row(model, tokenizer, corpus, reader, heldout.questions, gated, corpus.asker, base, name,
                       question_set="heldout", metric_role="answers", headline=True)

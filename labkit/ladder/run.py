@@ -55,7 +55,7 @@ class LadderConfig:
     profile: str | None = None  # None: the automatic profile
     few_shot: int = 2  # worked examples in the few-shot format prompt
     rag: RagConfig = RagConfig(min_score=0.0)  # BM25 scores are not cosines: the rungs abstain on coverage instead
-    abstain_quantile: float | None = ABSTAIN_QUANTILE  # calibrates the rag and both rungs' min_coverage (None: no gate)
+    abstain_quantile: float | None = ABSTAIN_QUANTILE  # calibrates the rag and both rungs' gate (labkit.ladder.rag.gate; None: no gate)
     chunking: ChunkConfig = COURSE_CHUNKING
     train_seeds: tuple[int, ...] | None = None  # train ft and both once per seed (None: once, with ``seed``)
     sample: int | None = None  # cap every scored set at this many questions (a quick run, as lab 09 does)

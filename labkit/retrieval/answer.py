@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 from labkit.errors import LabkitError
 from labkit.evals import answer_verdict, is_abstention
@@ -43,6 +43,7 @@ class RagConfig:
     k: int = 3
     min_score: float = 0.3  # below this, the best passage is "not relevant enough": abstain
     min_coverage: float = 0.0  # below this share of the question's terms in the passages, abstain (BM25 only)
+    min_passage_coverage: float = 0.0  # ... or below this share in the best single passage (BM25 only)
     max_new_tokens: int = 48  # the 135M model restates the question before the value
     batch_size: int = 16
 
@@ -81,7 +82,8 @@ def cited_doc_ids(answer: str, passage_doc_ids: list[str]) -> list[str]:
 
 def relevant_enough(retriever, question: str, hits: list, config: RagConfig) -> bool:
     """Whether ``hits`` are worth showing the model: the best scores at least ``min_score`` and, when
-    ``min_coverage`` is set, the passages hold enough of the question (``retriever.coverage``, a BM25 index's).
+    ``min_coverage`` is set, the passages hold enough of the question (``retriever.coverage``, a BM25 index's),
+    and, when ``min_passage_coverage`` is set, one passage alone does (``retriever.passage_coverage``).
 
     >>> from types import SimpleNamespace as H
     >>> relevant_enough(None, "q", [H(score=0.5)], RagConfig()), relevant_enough(None, "q", [], RagConfig())
@@ -89,9 +91,13 @@ def relevant_enough(retriever, question: str, hits: list, config: RagConfig) -> 
     """
     if not hits or hits[0].score < config.min_score:
         return False
-    if config.min_coverage <= 0:
+    if config.min_coverage <= 0 and config.min_passage_coverage <= 0:
         return True
-    return measures_coverage(retriever).coverage(question, [h.chunk for h in hits]) >= config.min_coverage
+    chunks = [h.chunk for h in hits]
+    if config.min_coverage > 0 and measures_coverage(retriever).coverage(question, chunks) < config.min_coverage:
+        return False
+    return config.min_passage_coverage <= 0 or \
+        measures_coverage(retriever).passage_coverage(question, chunks) >= config.min_passage_coverage
 
 
 def measures_coverage(retriever):
@@ -127,6 +133,35 @@ def coverage_threshold(retriever, questions: list[str], k: int = 3, role: str | 
     coverage = measures_coverage(retriever).coverage
     covered = [coverage(q, [h.chunk for h in retriever.search(q, k=k, role=role)]) for q in questions]
     return float(np.quantile(covered, quantile))
+
+
+def separating_threshold(keep: Sequence[float], drop: Sequence[float]) -> float:
+    """The threshold that best tells ``keep`` scores (at or above it: answer) from ``drop`` scores (below it:
+    abstain): the largest share of keeps kept plus drops dropped (Youden's J), the lowest such value on a tie.
+
+    >>> separating_threshold([0.5, 0.6, 0.9], [0.1, 0.2, 0.55])
+    0.5
+    >>> separating_threshold([0.5], [])   # nothing to drop: no threshold
+    0.0
+    """
+    if not drop:
+        return 0.0
+    if not keep:
+        raise LabkitError("separating_threshold got no score to keep", "pass the scores of answerable questions")
+    candidates = sorted({0.0, *keep, *drop})
+    return max(candidates, key=lambda t: (sum(k >= t for k in keep) / len(keep) + sum(d < t for d in drop) / len(drop), -t))
+
+
+def passage_coverage_threshold(retriever, answerable: Sequence[tuple[str, str | None]],
+                               denied: Sequence[tuple[str, str | None]], k: int = 3) -> float:
+    """A ``min_passage_coverage`` from two kinds of training questions, each a ``(question, role)``: ones the
+    role may read the answer to (``answerable``: answer) and ones it may not (``denied``: the passages it gets
+    are about something else, so abstain), by :func:`separating_threshold` on the best single passage's
+    coverage (:meth:`labkit.retrieval.lexical.BM25Index.passage_coverage`) of the top ``k``. No denied
+    question: 0.0 (no such gate)."""
+    best = measures_coverage(retriever).passage_coverage
+    score = lambda q, role: best(q, [h.chunk for h in retriever.search(q, k=k, role=role)])  # noqa: E731
+    return separating_threshold([score(q, r) for q, r in answerable], [score(q, r) for q, r in denied])
 
 
 def answer_questions(questions: list[str], retriever, model, tokenizer, role: str | None = None,

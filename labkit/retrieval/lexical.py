@@ -201,6 +201,23 @@ class BM25Index:
         weights = [self.idf(t) for t in asked]
         return sum(w for t, w in zip(asked, weights) if t in found) / sum(weights)
 
+    def passage_coverage(self, query: str, chunks: Sequence[Chunk]) -> float:
+        """The :meth:`coverage` of the one chunk that covers ``query`` best (0 with no chunks). Three passages
+        that each share a word with the question can cover it together, yet none of them is about it: a role
+        that may not read the page holding the answer gets such passages
+        (:class:`labkit.retrieval.answer.RagConfig` ``min_passage_coverage``).
+
+        >>> from labkit.retrieval.chunk import chunk_whole
+        >>> from types import SimpleNamespace as Doc
+        >>> docs = [Doc(doc_id=d, text=t, access="public", doc_version=1) for d, t in
+        ...         (("a", "Crew rest rules"), ("b", "Shift swaps by noon"), ("c", "Refunds in 30 days"))]
+        >>> bm25 = BM25Index.build([c for d in docs for c in chunk_whole(d)])
+        >>> q = "crew shift length"
+        >>> round(bm25.coverage(q, bm25.chunks[:2]), 2), round(bm25.passage_coverage(q, bm25.chunks[:2]), 2)
+        (0.49, 0.24)
+        """
+        return max((self.coverage(query, [c]) for c in chunks), default=0.0)
+
     def search(self, query: str, k: int = 5, role: str | None = None) -> list[Hit]:
         """The ``k`` best chunks for ``query`` that ``role`` may read, best first."""
         if k < 1:
@@ -283,6 +300,10 @@ class HybridRetriever:
     def coverage(self, query: str, chunks: Sequence[Chunk]) -> float:
         """:meth:`BM25Index.coverage`, with the BM25 index's term statistics."""
         return self.lexical.coverage(query, chunks)
+
+    def passage_coverage(self, query: str, chunks: Sequence[Chunk]) -> float:
+        """:meth:`BM25Index.passage_coverage`, with the BM25 index's term statistics."""
+        return self.lexical.passage_coverage(query, chunks)
 
     def upsert(self, chunks: Sequence[Chunk]) -> None:
         """Add or replace chunks in both indexes, so they stay in step."""
