@@ -95,9 +95,8 @@ class Corpus:
         ({'train'}, True)
         """
         readable = self.roles[role or self.asker]
-        access = {d.doc_id: d.access for d in self.documents("v1")}
         return [r for r in self.questions("facts")
-                if r.extra["split"] == "train" and all(access.get(d) in readable for d in r.gold_doc_ids)]
+                if r.extra["split"] == "train" and all(self._access.get(d) in readable for d in r.gold_doc_ids)]
 
     def denied_asker(self, record: QARecord) -> str | None:
         """The most privileged role (the one reading the most labels) that may not read every gold document of
@@ -108,9 +107,11 @@ class Corpus:
         >>> corpus.denied_asker(record) in record.extra["denied_roles"]
         True
         """
-        access = {d.doc_id: d.access for d in self.documents("v1")}
-        denied = denied_roles(record, access, self.roles)
-        return max(denied, key=lambda role: len(self.roles[role])) if denied else None
+        return self.most_privileged(denied_roles(record, self._access, self.roles))
+
+    def most_privileged(self, roles: Sequence[str]) -> str | None:
+        """The role of ``roles`` that reads the most labels (the first on a tie), or None for none."""
+        return max(roles, key=lambda role: len(self.roles[role])) if roles else None
 
     def competing(self, record: QARecord) -> tuple[str, ...]:
         """The values that compete with ``record``'s answer (:func:`labkit.evals.answer_verdict`): its other
@@ -127,6 +128,11 @@ class Corpus:
         versions = [*record.extra.get("answers_v1", ()), *record.extra.get("answers_v2", ())]
         return tuple(v for v in dict.fromkeys(versions + list(self._slot_values.get(slot, ())))
                      if v not in record.answers)
+
+    @cached_property
+    def _access(self) -> dict[str, str]:
+        """Each v1 document's access label, by document id (read once)."""
+        return {d.doc_id: d.access for d in self.documents("v1")}
 
     @cached_property
     def _slot_values(self) -> dict[str, tuple[str, ...]]:

@@ -181,7 +181,7 @@ def restricted_check(model, tokenizer, corpus: Corpus, index, config: RagConfig,
     records = corpus.questions("restricted")[:limit]
     by_role: dict[str, list] = {}
     for r in records:
-        denied = max(r.extra["denied_roles"], key=lambda role: len(corpus.roles[role]))
+        denied = corpus.most_privileged(r.extra["denied_roles"])
         by_role.setdefault(denied, []).append(r)
     leaks, asked, texts, started = 0, [], [], time.perf_counter()
     for role, group in by_role.items():

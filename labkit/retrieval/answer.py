@@ -93,11 +93,9 @@ def relevant_enough(retriever, question: str, hits: list, config: RagConfig) -> 
         return False
     if config.min_coverage <= 0 and config.min_passage_coverage <= 0:
         return True
-    chunks = [h.chunk for h in hits]
-    if config.min_coverage > 0 and measures_coverage(retriever).coverage(question, chunks) < config.min_coverage:
-        return False
-    return config.min_passage_coverage <= 0 or \
-        measures_coverage(retriever).passage_coverage(question, chunks) >= config.min_passage_coverage
+    chunks, coverage = [h.chunk for h in hits], measures_coverage(retriever)
+    return (config.min_coverage <= 0 or coverage.coverage(question, chunks) >= config.min_coverage) and \
+        (config.min_passage_coverage <= 0 or coverage.passage_coverage(question, chunks) >= config.min_passage_coverage)
 
 
 def measures_coverage(retriever):
