@@ -24,7 +24,9 @@ from typing import Any, Callable, Iterable
 from labkit.course.data import PRODUCT_CODE_PATTERN, TICKET_ID_PATTERN
 from labkit.course.own import denied_roles, example_corpus
 from labkit.evals import fabricated_ids, normalize_answer
+from labkit.hints import NotDone, on_fail
 from labkit.ladder.decide import Needs, cheapest_rung
+from labkit.ladder.ft import FACT_SET_NAMES, format_example
 from labkit.prompts import rag_messages
 from labkit.retrieval.chunk import Chunk, chunk_window
 from labkit.retrieval.index import Hit
@@ -44,8 +46,8 @@ def check(learner: Callable, reference: Callable, cases: Iterable[tuple], name: 
         want = reference(*case)
         try:
             got = learner(*case)
-        except NotImplementedError:
-            _not_done(name)
+        except NotImplementedError as exc:
+            _not_done(name, exc)
             raise
         except Exception as exc:  # show the learner their own error, briefly
             return _fail(f"{name}{_args(case)} raised {type(exc).__name__}: {exc}", hint)
@@ -101,8 +103,9 @@ def _fail(message: str, hint: str) -> bool:
     return False
 
 
-def _not_done(name: str) -> None:
-    print(f"not done yet: {name} still raises NotImplementedError; replace the stub with your code.")
+def _not_done(name: str, error: NotImplementedError) -> None:
+    if not isinstance(error, NotDone):  # a lab's stub says so itself, in one message (labkit.hints)
+        print(f"not done yet: {name} still raises NotImplementedError; replace the stub with your code.")
     _mark("stub", f"{name} still raises NotImplementedError")
 
 
@@ -121,17 +124,14 @@ def check_cosine(learner: Callable) -> bool:
     """Lab 00: cosine similarity of two vectors, compared with labkit's on a few fixtures."""
     cases = [([1.0, 0.0], [0.0, 1.0]), ([1.0, 2.0, 3.0], [2.0, 4.0, 6.0]), ([1.0, 1.0], [-1.0, -1.0]),
              ([0.3, -0.2, 0.9, 0.1], [0.5, 0.4, -0.1, 0.8]), ([3.0, 4.0], [4.0, 3.0])]
-    return check(learner, _reference_cosine, cases, name="cosine", same=close(),
-                 hint="divide the dot product a @ b by the product of the two lengths (np.linalg.norm)")
+    return check(learner, _reference_cosine, cases, name="cosine", same=close(), hint=on_fail("00.1"))
 
 
 def check_normalize(learner: Callable) -> bool:
     """Lab 01: answer normalization, compared with :func:`labkit.evals.normalize_answer`."""
     cases = [("The price is $1,249.00!",), ("  Thirty   DAYS ",), ("An apple, a pear and THE plum.",),
              ("Firmware v4.2.1 (stable)",), ("TCK-2024-00417",), ("15%",)]
-    return check(learner, normalize_answer, cases, name="normalize",
-                 hint="lowercase; drop commas between digits (1,249 -> 1249); turn punctuation into spaces; "
-                      "drop the words a/an/the; join the words with single spaces")
+    return check(learner, normalize_answer, cases, name="normalize", hint=on_fail("01.1"))
 
 
 def check_invented_ids(learner: Callable) -> bool:
@@ -141,8 +141,7 @@ def check_invented_ids(learner: Callable) -> bool:
         "It was ticket TCK-2024-00417.", "It was ticket TCK-2024-00418.", "QM-1001 and QM-9999, see TCK-2025-00002",
         "No identifier here.", "TCK-24-00417 is not in the pattern", "TCK-2023-11111, TCK-2023-22222")]
     return check(learner, lambda a, k: fabricated_ids(a, k, (TICKET_ID_PATTERN, PRODUCT_CODE_PATTERN)), cases,
-                 name="invented_ids", hint="re.findall each pattern in the answer, keep the matches not in known_ids, "
-                                           "in the order found (tickets first, then product codes)")
+                 name="invented_ids", hint=on_fail("01.2"))
 
 
 def check_rag_prompt(learner: Callable) -> bool:
@@ -150,9 +149,25 @@ def check_rag_prompt(learner: Callable) -> bool:
     cases = [("How long is the return window?", [("wiki-returns", "Returns are accepted within 45 days.")]),
              ("Which ticket?", [("ticket-TCK-2024-00417", "Battery swelling."), ("prod-QM-1001", "A sensor.")]),
              ("Anything?", [])]
-    return check(learner, rag_messages, cases, name="rag_prompt",
-                 hint="two messages: the system message labkit.prompts.RAG_SYSTEM, then a user message "
-                      "'Passages:\\n[1] (doc_id) text\\n...\\n\\nQuestion: ...' numbered from 1")
+    return check(learner, rag_messages, cases, name="rag_prompt", hint=on_fail("04.1"))
+
+
+def check_build_example(learner: Callable, tasks: Iterable) -> bool:
+    """Lab 06: one format task as a training example, compared with :func:`labkit.ladder.ft.format_example`."""
+    return check(learner, format_example, [(t,) for t in tasks], name="build_example", hint=on_fail("06.1"))
+
+
+def check_prediction(prediction: str) -> bool:
+    """Lab 07: a prediction is one of the facts experiment's set names (:data:`labkit.ladder.ft.FACT_SET_NAMES`).
+
+    >>> check_prediction("unseen")
+    pass: you predict 'unseen' (c) unseen facts
+    True
+    """
+    if prediction not in FACT_SET_NAMES:
+        return _fail(f"predict() returned {_short(prediction)}, which names no set", "return one of: "
+                     + ", ".join(repr(name) for name in FACT_SET_NAMES) + f" (a second hint: {on_fail('07.1')})")
+    return _pass(f"you predict {prediction!r} {FACT_SET_NAMES[prediction]}")
 
 
 def check_apply_update(learner: Callable, index, document, old_value: str, new_value: str) -> bool:
@@ -168,8 +183,7 @@ def check_apply_update(learner: Callable, index, document, old_value: str, new_v
     if not any(new_value in c.text for c in chunks):
         problems.append(f"no chunk of {document.doc_id} says {new_value!r}")
     if problems:
-        return _fail("; ".join(problems), "chunk the new document (labkit.retrieval.chunk.chunk_documents) and call "
-                                          "index.upsert(chunks): it replaces every old chunk of that document")
+        return _fail("; ".join(problems), on_fail("05.1"))
     return _pass(f"{document.doc_id} now says {new_value!r} and never {old_value!r}")
 
 
@@ -187,10 +201,7 @@ def check_window_chunks(learner: Callable) -> bool:
              "to the original payment method. Opened items that are not faulty carry a restocking fee.").split()
     cases = [(list("abcdefg"), 4, 2), (list("abcdefgh"), 4, 0), (list("abcdefgh"), 4, 1), (list("abc"), 5, 2),
              ([], 4, 1), (list("abcdef"), 3, 2), (words, 10, 3), (words, 12, 0)]
-    return check(learner, _reference_windows, cases, name="window_chunks",
-                 hint="start at 0 and step max_tokens - overlap tokens; each window is "
-                      "tokens[start:start + max_tokens]; stop after the window that reaches the last token "
-                      "(no window lies inside the one before)")
+    return check(learner, _reference_windows, cases, name="window_chunks", hint=on_fail("02.1"))
 
 
 def _reference_rrf(rankings, rrf_k: int = 60) -> list[tuple[str, float]]:
@@ -213,9 +224,7 @@ def check_rrf(learner: Callable) -> bool:
     cases = [([["x", "y"], ["y", "z"]], 60), ([["a", "b"], ["b", "a"]], 60), ([["a", "b", "c"]], 60),
              ([["p#0", "q#1", "r#0"], [], ["r#0", "s#2"]], 60), ([["a", "b", "c"], ["c", "b", "a"], ["b"]], 1),
              ([], 60)]
-    return check(learner, _reference_rrf, cases, name="rrf", same=_same_fusion,
-                 hint="score[id] += 1 / (rrf_k + rank) with rank starting at 1 in every list; return (id, score) "
-                      "pairs sorted by score, highest first; ties keep the order in which ids were first seen")
+    return check(learner, _reference_rrf, cases, name="rrf", same=_same_fusion, hint=on_fail("03.1"))
 
 
 def _distractor_fixture():
@@ -259,8 +268,8 @@ def check_distractor_sampler(learner: Callable) -> bool:
     def call(chunks, n, rng, pool):
         try:
             return learner(list(chunks), oracle, n, rng, pool=pool), None
-        except NotImplementedError:
-            _not_done(name)
+        except NotImplementedError as exc:
+            _not_done(name, exc)
             raise
         except Exception as exc:  # show the learner their own error, briefly
             return None, exc
@@ -358,9 +367,7 @@ def _decision_cases(n: int = 100) -> list[tuple]:
 def check_decision_procedure(learner: Callable) -> bool:
     """``learner(needs, summary)`` must return the cheapest rung whose figures meet every need
     (:func:`labkit.ladder.decide.cheapest_rung`), on seeded cases that switch each need and each bar."""
-    return check(learner, cheapest_rung, _decision_cases(), name="choose_rung",
-                 hint="walk ('prompt', 'rag', 'ft', 'both') in order; skip rungs missing from summary; return the "
-                      "first with decide.unmet(needs, summary[rung]) == [], else None")
+    return check(learner, cheapest_rung, _decision_cases(), name="choose_rung", hint=on_fail("09.1"))
 
 
 def check_denied_roles(learner: Callable) -> bool:
@@ -369,5 +376,4 @@ def check_denied_roles(learner: Callable) -> bool:
     corpus = example_corpus()
     access = {d.doc_id: d.access for d in corpus.documents("v1")}
     cases = [(r, access, corpus.roles) for r in corpus.questions("facts") if r.extra["phrasing"] == 0]
-    return check(learner, denied_roles, cases, name="denied_roles",
-                 hint="a role is denied when some gold document's access label is not among the labels it may read")
+    return check(learner, denied_roles, cases, name="denied_roles", hint=on_fail("10.1"))

@@ -108,7 +108,7 @@ def verdict_of_cell(cell) -> tuple[str, str]:
         verdict = "fail" if marked["verdict"] in ("fail", "stub") else marked["verdict"]
         return verdict, ("stub: " if marked["verdict"] == "stub" else "") + marked["detail"]
     if error is not None:
-        if error.get("ename") == "NotImplementedError":
+        if error.get("ename") in ("NotImplementedError", "NotDone"):  # a stub (labkit.hints.NotDone) or the learner's own
             return "fail", "stub: " + error.get("evalue", "")
         if error.get("ename") == "KeyboardInterrupt":
             return "error", "interrupted: the cell ran past the time limit"

@@ -1,8 +1,10 @@
 """One source, two notebooks: generate the learner's ``labs/`` from ``solutions/``.
 
 In a solution notebook the answer to an exercise sits between two marker lines;
-in the generated lab it becomes a stub that raises ``NotImplementedError`` with
-the hint written on a ``# HINT:`` line inside the block. Outputs and execution
+in the generated lab it becomes a stub. A block with an ``# EXERCISE: key`` line
+becomes a stub that raises :class:`labkit.hints.NotDone` for that exercise (its
+two hints live in :data:`labkit.hints.EXERCISES`, the answer only here); any other
+block raises ``NotImplementedError`` with the hint of its ``# HINT:`` line. Outputs and execution
 counts are cleared. Every lab and every solution opens with an "Open in Colab" badge
 of its own path and an install cell that acts only on a notebook host (:func:`header_cells`),
 both made from :class:`LabsConfig`, whose repository is pyproject's ``Repository`` URL.
@@ -14,6 +16,14 @@ both made from :class:`LabsConfig`, whose repository is pyproject's ``Repository
 ...     ### END SOLUTION'''))
 def double(x):
     raise NotImplementedError("Exercise: add x to itself")
+>>> print(strip_solutions('''def cosine(a, b):
+...     ### BEGIN SOLUTION
+...     # EXERCISE: 00.1
+...     return a @ b
+...     ### END SOLUTION'''))
+def cosine(a, b):
+    from labkit.hints import NotDone
+    raise NotDone("00.1")  # exercise 00.1: replace these two lines with your code
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.errors import LabkitError
+from labkit.hints import EXERCISES
 from labkit.runtime import MODELS, PROFILES
 from labkit.storage import atomic_write
 
@@ -135,16 +146,26 @@ def strip_solutions(source: str) -> str:
             i += 1
             continue
         indent = line[: len(line) - len(line.lstrip())]
-        hint = "write your code here"
+        hint, key = "write your code here", None
         i += 1
         while i < len(lines) and lines[i].strip() != END:
-            match = re.match(r"\s*# HINT:\s*(.*)", lines[i])
-            if match:
-                hint = match.group(1).strip()
+            match = re.match(r"\s*# (HINT|EXERCISE):\s*(.*)", lines[i])
+            if match and match.group(1) == "HINT":
+                hint = match.group(2).strip()
+            elif match:
+                key = match.group(2).strip()
             i += 1
         if i == len(lines):
             raise LabkitError(f"a '{BEGIN}' block is never closed", f"add a '{END}' line after the solution")
-        out.append(f"{indent}raise NotImplementedError({json.dumps('Exercise: ' + hint, ensure_ascii=False)})")
+        if key is None:
+            out.append(f"{indent}raise NotImplementedError({json.dumps('Exercise: ' + hint, ensure_ascii=False)})")
+            i += 1
+            continue
+        if key not in EXERCISES:
+            raise LabkitError(f"a solution block names exercise {key!r}, which labkit.hints.EXERCISES lacks",
+                              "add the exercise (its task and two hints) to labkit/hints.py, or fix the key")
+        out += [f"{indent}from labkit.hints import NotDone",
+                f"{indent}raise NotDone({json.dumps(key)})  # exercise {key}: replace these two lines with your code"]
         i += 1
     return "\n".join(out)
 

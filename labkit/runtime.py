@@ -232,7 +232,8 @@ def model_reachable(spec: ModelSpec, timeout: float = 5.0) -> bool:
 
 
 def pick_device() -> str:
-    """``"cuda"``, then ``"mps"``, then ``"cpu"``; the choice is said once."""
+    """``"cuda"``, then ``"mps"``, then ``"cpu"``. Said by the doctor (lab 00, ``python -m labkit doctor``) and the
+    ladder's header, not by every model load."""
     import torch
 
     if torch.cuda.is_available():
@@ -241,10 +242,6 @@ def pick_device() -> str:
         device = "mps"
     else:
         device = "cpu"
-    if device == "cpu":
-        say_once("labkit: no GPU found, running on the CPU (profiles ci/cpu).")
-    else:
-        say_once(f"labkit: running on {device}.")
     return device
 
 
@@ -262,8 +259,8 @@ def bf16_supported(device: str) -> bool:
 def inference_dtype(device: str):
     """The dtype labkit generates in on ``device``: bfloat16 where it runs at full speed (recent GPUs, and
     CPUs with AVX-512 bf16 or AMX: about twice as fast as float32 there), float16 on other GPUs, float32
-    on other CPUs. Stored lab outputs were made on a bf16 CPU, so a CPU without bf16 can word some answers
-    differently.
+    on other CPUs. The two kinds of CPU word some answers differently, so the labs' cells whose output depends
+    on it are not compared by the notebook tests (``# NBVAL_IGNORE_OUTPUT``, with the reason beside it).
 
     >>> str(inference_dtype("mps"))
     'torch.float32'

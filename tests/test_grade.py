@@ -79,7 +79,7 @@ def test_grade_the_lab_as_handed_out_and_as_solved(tmp_path, capsys):
     assert rows[("ana/00_setup.ipynb", "check_cosine")]["detail"].startswith("stub: cosine still raises")
     assert rows[("ben/00_setup.ipynb", "check_cosine")]["verdict"] == "pass"
     assert rows[("ben/00_setup.ipynb", NOTEBOOK_ROW)]["detail"] == "every cell ran without an error"
-    assert "(NotImplementedError)" in rows[("ana/00_setup.ipynb", NOTEBOOK_ROW)]["detail"]
+    assert "(NotDone)" in rows[("ana/00_setup.ipynb", NOTEBOOK_ROW)]["detail"]
     page = (tmp_path / "report" / "report.html").read_text()
     body = page[page.index("<tbody>"):page.index("</tbody>")]
     assert body.count("<tr>") == 2 and "<th>ana/00_setup.ipynb</th>" in body and "<th>ben/00_setup.ipynb</th>" in body

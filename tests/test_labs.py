@@ -11,6 +11,7 @@ import pytest
 
 from labkit import labs
 from labkit.errors import LabkitError
+from labkit.hints import NotDone
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,16 +82,21 @@ def test_check_notices_a_stale_lab(tmp_path):
 
 @pytest.mark.parametrize("lab", [lab for _, lab in labs.lab_pairs()], ids=lambda p: p.name)
 def test_lab_runs_up_to_its_first_stub(lab):
-    """Every cell before the first exercise runs; the exercise's stub raises NotImplementedError."""
+    """Every cell before the first exercise runs; the exercise's stub stops the run with its one short message
+    (labkit.hints.NotDone: which exercise, what to write, the first hint), not a traceback through labkit."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     nb = nbformat.read(lab, as_version=4)
-    first_stub = next(i for i, c in enumerate(nb.cells) if "raise NotImplementedError" in c.source)
+    first_stub = next(i for i, c in enumerate(nb.cells) if "raise NotDone(" in c.source)
+    key = re.search(r'raise NotDone\("([\d.]+)"\)', nb.cells[first_stub].source).group(1)
     client = NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(lab.parent)}})
     with pytest.raises(CellExecutionError) as err:
         client.execute()
-    assert "NotImplementedError" in str(err.value)
+    assert "NotDone" in str(err.value)
+    (error,) = [o for o in nb.cells[first_stub].outputs if o.output_type == "error"]
+    assert error.ename == "NotDone" and error.evalue == str(NotDone(key))
+    assert len(error.traceback) == 1 and "checks.py" not in error.traceback[0], error.traceback  # one message only
     ran = [c for c in nb.cells[:first_stub] if c.cell_type == "code"]
     assert all(c.execution_count for c in ran), "a cell before the exercise did not run"
     assert all(c.execution_count is None for c in nb.cells[first_stub + 1:] if c.cell_type == "code")
