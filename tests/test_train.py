@@ -246,6 +246,38 @@ def test_on_epoch_runs_once_per_epoch_and_training_resumes_in_train_mode(tokeniz
     assert wall - result.seconds >= 0.3 * 0.95  # the callbacks' time is not counted as training time
 
 
+def test_heldout_loss_is_measured_along_the_run_without_changing_the_training(tokenizer, tiny_source):
+    examples, unseen = toy_examples(12), toy_examples(16)[12:]
+    plain = train(tiny_model(tiny_source), tokenizer, examples, replace(FAST, epochs=4))
+    watched = train(tiny_model(tiny_source), tokenizer, examples, replace(FAST, epochs=4), heldout=unseen, eval_every=4)
+    assert watched.losses == pytest.approx(plain.losses, abs=1e-5), "measuring must not change what is trained"
+    assert [step for step, _ in watched.heldout_losses] == [0, 4, 8, 12]  # before the first step, every 4, the last
+    assert not plain.heldout_losses
+    # the held-out loss is the loss of examples never trained on: measured on the training set itself it must fall
+    # as the training loss does, and it is a loss per scored token, as the training loss is
+    memorised = train(tiny_model(tiny_source), tokenizer, examples, replace(FAST, epochs=4), heldout=examples)
+    (_, first), (_, last) = memorised.heldout_losses[0], memorised.heldout_losses[-1]
+    assert last < first - 0.5 and abs(first - plain.losses[0]) < 0.5
+    assert summary_json(watched)["heldout_losses"][0][0] == 0
+
+
+def test_fit_trains_again_when_a_heldout_curve_is_asked_of_a_run_cached_without_one(tiny_source, tokenizer, tmp_path,
+                                                                                    monkeypatch):
+    import labkit.tuning.fit as fit_module
+
+    loads = []
+    monkeypatch.setattr(fit_module, "load_trainable", lambda key, config: loads.append(key) or (tiny_model(tiny_source),
+                                                                                              tokenizer))
+    examples, unseen = toy_examples(8), toy_examples(10)[8:]
+    assert not fit_module.fit("tiny", examples, FAST, cache=tmp_path).result.heldout_losses
+    watched = fit_module.fit("tiny", examples, FAST, cache=tmp_path, heldout=unseen)
+    assert not watched.from_cache and watched.result.heldout_losses and len(loads) == 2
+    again = fit_module.fit("tiny", examples, FAST, cache=tmp_path, heldout=unseen)  # the same key, now with the curve
+    assert again.from_cache and [loss for _, loss in again.result.heldout_losses] == pytest.approx(
+        [loss for _, loss in watched.result.heldout_losses], abs=1e-4)
+    assert fit_module.fit("tiny", examples, FAST, cache=tmp_path).from_cache and len(loads) == 2
+
+
 def test_tokens_are_counted_without_padding(tokenizer, model):
     examples = toy_examples()
     encoded = [encode_example(tokenizer, e, FAST.max_seq_len) for e in examples]

@@ -61,7 +61,7 @@ def _result_from_json(saved: dict) -> TrainResult:
 
 
 def fit(model_key: str, examples: Sequence[Example], config: TrainConfig, on_epoch=None,
-        cache: Path | str | None = None, isolate: bool = False) -> Fitted:
+        cache: Path | str | None = None, isolate: bool = False, heldout: Sequence[Example] = ()) -> Fitted:
     """Train LoRA/QLoRA adapters on ``examples`` and merge them, or load the adapter an identical run
     saved under ``cache`` (default ``<labkit cache>/adapters``; ``cache=False``: never). A run with an
     ``on_epoch`` callback always trains (the callback has to see the epochs) and then fills the cache.
@@ -69,6 +69,9 @@ def fit(model_key: str, examples: Sequence[Example], config: TrainConfig, on_epo
     ``isolate=True`` trains in a child process that saves the adapter to the cache and exits, so that the
     memory training took goes back to the system; this process then loads the adapter. The ladder does
     this, to stay within its memory budget. It needs the cache and no ``on_epoch``.
+
+    ``heldout`` examples are never trained on: their loss is measured along the run (:func:`train`), so it
+    does not enter the cache key; a cached run that lacks the held-out curve asked for trains again once.
 
     >>> fitted = fit("smollm2-135m", examples, TrainConfig(epochs=1))      # doctest: +SKIP
     >>> fitted.result.losses[-1] < fitted.result.losses[0], fitted.from_cache  # doctest: +SKIP
@@ -80,16 +83,19 @@ def fit(model_key: str, examples: Sequence[Example], config: TrainConfig, on_epo
     folder = None if cache is False else _cache_root(cache) / cache_key(model_key, examples, config)
     if folder is not None and on_epoch is None:
         cached = _cached(folder)
-        if cached is not None:
+        if cached is not None and (cached.result.heldout_losses or not heldout):
             return cached
+        if cached is not None:
+            say_once("labkit: training again: the cached run of this adapter did not measure a held-out loss")
     if isolate:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
-            child.submit(_train_into_cache, model_key, list(examples), config, folder).result()  # re-raises its error
+            child.submit(train_and_save, model_key, list(examples), config, folder, None, list(heldout),
+                         False).result()  # re-raises its error
         return _load_fitted(folder, from_cache=False)
-    model, tokenizer, result, adapter_mb = train_and_save(model_key, examples, config, folder, on_epoch)
+    model, tokenizer, result, adapter_mb = train_and_save(model_key, examples, config, folder, on_epoch, heldout)
     return Fitted(merged_copy(model), tokenizer, result, adapter_mb, False)
 
 
@@ -115,21 +121,16 @@ def _load_fitted(folder: Path, from_cache: bool) -> Fitted:
 
 
 def train_and_save(model_key: str | None, examples: Sequence[Example], config: TrainConfig, folder: Path | str | None,
-                   on_epoch=None):
+                   on_epoch=None, heldout: Sequence[Example] = (), keep: bool = True):
     """Train fresh adapters on ``model_key`` (a key of :mod:`labkit.models` or a model folder; None: the profile's
     generator), save them to ``folder`` (None: don't; under ``accelerate launch`` the main process saves, the
-    others wait for it); returns (model, tokenizer, result, MB). ``python -m labkit train`` runs this."""
+    others wait for it); returns (model, tokenizer, result, MB), or nothing with ``keep=False`` (the child process
+    of ``fit(isolate=True)``, whose model goes with it). ``python -m labkit train`` runs this."""
     model, tokenizer = load_trainable(model_key, config)
-    result = train(model, tokenizer, examples, config, on_epoch=on_epoch)
+    result = train(model, tokenizer, examples, config, on_epoch=on_epoch, heldout=heldout)
     adapter_mb = adapter_bytes(model) / 1e6
     together = processes()  # under accelerate launch, every process holds the same adapter: one saves it
     if folder is not None and together.is_main:
         save_adapter(model, folder, {"result": summary_json(result), "adapter_mb": adapter_mb})
     together.wait()
-    return model, tokenizer, result, adapter_mb
-
-
-def _train_into_cache(model_key: str, examples: Sequence[Example], config: TrainConfig, folder: Path) -> None:
-    """What the child process of ``fit(isolate=True)`` runs: train and save; the model stays in the child
-    and goes with it."""
-    train_and_save(model_key, examples, config, folder)
+    return (model, tokenizer, result, adapter_mb) if keep else None

@@ -37,6 +37,7 @@ from labkit.errors import LabkitError
 from labkit.generate import render
 from labkit.models import model_source, offline_hint
 from labkit.runtime import get_profile, inference_dtype, pick_device, progress_off, quiet_import, say_once, trim_heap
+from labkit.scoreboard import new_figure
 from labkit.storage import read_jsonl, verify_folder, write_folder
 from labkit.tuning.parallel import processes
 from labkit.tuning.plan import GIB, FitPlan, plan_fit, resolve_quantize
@@ -108,6 +109,7 @@ class TrainResult:
     """What one training run did: per-step losses, speed in useful (non-padding) tokens, memory."""
 
     losses: list[float] = field(default_factory=list)
+    heldout_losses: list[tuple[int, float]] = field(default_factory=list)  # (step, loss per scored token) on held-out examples
     steps: int = 0
     tokens: int = 0  # useful tokens processed (prompt + completion, no padding)
     scored_tokens: int = 0  # completion tokens the loss was taken on
@@ -316,11 +318,16 @@ def _budget_gib(config: TrainConfig, device: str) -> float:
 
 
 def train(model, tokenizer, examples: Sequence[Example], config: TrainConfig = TrainConfig(),
-          on_epoch: Callable[[int, object], None] | None = None) -> TrainResult:
+          on_epoch: Callable[[int, object], None] | None = None, heldout: Sequence[Example] = (),
+          eval_every: int | None = None) -> TrainResult:
     """Fine-tune the adapters of ``model`` (from :func:`load_trainable`) on ``examples``.
 
     Shows a progress bar with the loss and tokens/s; calls ``on_epoch(epoch, model)`` after each full
-    epoch (the model is put back in train mode afterwards). Returns a :class:`TrainResult`.
+    epoch (the model is put back in train mode afterwards). With ``heldout`` examples (never trained on), it
+    also measures their loss before the first step and every ``eval_every`` steps (None: about ten times in
+    the run) and after the last, into ``heldout_losses``: a training loss that falls while the held-out loss
+    rises is the model memorising its examples. Evaluation time is not counted as training time.
+    Returns a :class:`TrainResult`.
 
     Under ``accelerate launch`` each process computes its share of every step's sequences and the
     gradients are summed (:mod:`labkit.tuning.parallel`): the losses, tokens and adapter are those of one
@@ -357,6 +364,17 @@ def train(model, tokenizer, examples: Sequence[Example], config: TrainConfig = T
     result = TrainResult(quantized=getattr(model, "labkit_quantize", "none") == "nf4", plan=plan)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
+    held = [encode_example(tokenizer, e, config.max_seq_len) for e in heldout]
+    every = eval_every or max(1, total_steps // 10)
+
+    def measure_heldout() -> None:
+        with autocast:
+            result.heldout_losses.append((result.steps, heldout_loss(model, held, plan.micro_batch,
+                                                                     tokenizer.pad_token_id, device)))
+        model.train()
+
+    if held:
+        measure_heldout()
     model.train()
     bar = tqdm(total=total_steps, desc="train", unit="step", disable=progress_off() or not together.is_main)
     started = time.perf_counter()
@@ -396,6 +414,10 @@ def train(model, tokenizer, examples: Sequence[Example], config: TrainConfig = T
         result.seconds = time.perf_counter() - started
         bar.update(1)
         bar.set_postfix(loss=f"{step_loss:.3f}", tok_s=f"{result.tokens_per_second:.0f}")
+        if held and (result.steps % every == 0 or result.steps == total_steps):
+            paused = time.perf_counter()
+            measure_heldout()
+            started += time.perf_counter() - paused
         if not batches:
             epoch += 1
             if on_epoch is not None:
@@ -408,6 +430,41 @@ def train(model, tokenizer, examples: Sequence[Example], config: TrainConfig = T
     if device == "cuda":
         result.peak_memory_gib = torch.cuda.max_memory_allocated() / GIB
     return result
+
+
+def heldout_loss(model, encoded: Sequence[tuple[list[int], list[int]]], micro_batch: int, pad_token_id: int,
+                 device: str) -> float:
+    """The mean loss per scored token of ``encoded`` examples (from :func:`encode_example`), without gradients,
+    in eval mode (the caller puts the model back in train mode)."""
+    import torch
+
+    model.eval()
+    total, scored = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(encoded), max(1, micro_batch)):
+            ids, mask, labels = (t.to(device) for t in collate(encoded[i:i + max(1, micro_batch)], pad_token_id))
+            loss_sum, count = completion_loss(model, ids, mask, labels)
+            total, scored = total + float(loss_sum), scored + count
+    return total / max(scored, 1)
+
+
+def plot_losses(result: TrainResult, title: str = "Training", path=None):
+    """The training loss of every step and, where measured, the held-out loss, on one axis. Returns the figure."""
+    fig = new_figure((6.5, 3.4), path)
+    ax = fig.subplots()
+    ax.plot(range(1, len(result.losses) + 1), result.losses, marker="o", markersize=3, label="training (this step's batch)")
+    if result.heldout_losses:
+        steps, losses = zip(*result.heldout_losses)
+        ax.plot(steps, losses, marker="s", markersize=4, color="#d62728", label="held out (never trained on)")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss per scored token")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title, fontsize=11)
+    ax.legend(frameon=False, fontsize=9)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
 
 
 def optimizer_step(optimizer, scaler=None) -> None:
@@ -463,7 +520,7 @@ def merged_copy(model, dtype=None):
 
 
 def save_adapter(model, folder: Path | str, info: dict | None = None) -> Path:
-    """Save the adapter (a few MB) to ``folder`` atomically, with checksums and ``info`` (e.g. the result)."""
+    """Save the adapter (tens of MB for the course's: 19.5 MB at r = 16) to ``folder`` atomically, with checksums and ``info`` (e.g. the result)."""
     folder = Path(folder)
 
     def write(tmp: Path) -> None:
@@ -512,7 +569,8 @@ def describe(result: TrainResult) -> str:
 
 def summary_json(result: TrainResult) -> dict:
     """The result as plain JSON-able data (for saving next to an adapter)."""
-    data = asdict(replace(result, losses=[round(x, 4) for x in result.losses]))
+    data = asdict(replace(result, losses=[round(x, 4) for x in result.losses],
+                          heldout_losses=[(step, round(x, 4)) for step, x in result.heldout_losses]))
     data["tokens_per_second"] = result.tokens_per_second
     return data
 
