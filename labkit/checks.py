@@ -164,9 +164,9 @@ def check_prediction(prediction: str) -> bool:
     pass: you predict 'unseen' (c) unseen facts
     True
     """
-    if prediction not in FACT_SET_NAMES:
-        return _fail(f"predict() returned {_short(prediction)}, which names no set", "return one of: "
-                     + ", ".join(repr(name) for name in FACT_SET_NAMES) + f" (a second hint: {on_fail('07.1')})")
+    if not isinstance(prediction, str) or prediction not in FACT_SET_NAMES:
+        return _fail(f"predict() returned {_short(prediction)}, which names no set", "return one of "
+                     + ", ".join(repr(name) for name in FACT_SET_NAMES) + "; " + on_fail("07.1"))
     return _pass(f"you predict {prediction!r} {FACT_SET_NAMES[prediction]}")
 
 
