@@ -31,6 +31,11 @@ class Exercise:
     idea: str  # hint 1: the idea, no code
     steps: str  # hint 2: the steps, close to the code but not the code
 
+    @property
+    def name(self) -> str:
+        """The function's name, as the learner defines it."""
+        return self.signature.split("(")[0]
+
 
 EXERCISES: dict[str, Exercise] = {e.key: e for e in [
     Exercise("00.1", "cosine(a, b)", "the cosine similarity of two vectors that need not have length 1",
@@ -123,8 +128,7 @@ def hint(key: str, level: int = 1) -> Hint:
     exercise = _exercise(key)
     if level not in (1, 2):
         raise LabkitError(f"no hint of level {level}", "ask for level 1 (the idea) or 2 (the steps)")
-    name = exercise.signature.split("(")[0]
-    return Hint(f"{key} {name}: {exercise.idea if level == 1 else exercise.steps}")
+    return Hint(f"{key} {exercise.name}: {exercise.idea if level == 1 else exercise.steps}")
 
 
 def on_fail(key: str) -> str:

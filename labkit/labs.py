@@ -159,13 +159,12 @@ def strip_solutions(source: str) -> str:
             raise LabkitError(f"a '{BEGIN}' block is never closed", f"add a '{END}' line after the solution")
         if key is None:
             out.append(f"{indent}raise NotImplementedError({json.dumps('Exercise: ' + hint, ensure_ascii=False)})")
-            i += 1
-            continue
-        if key not in EXERCISES:
+        elif key in EXERCISES:
+            out += [f"{indent}from labkit.hints import NotDone",
+                    f"{indent}raise NotDone({json.dumps(key)})  # exercise {key}: replace these two lines with your code"]
+        else:
             raise LabkitError(f"a solution block names exercise {key!r}, which labkit.hints.EXERCISES lacks",
                               "add the exercise (its task and two hints) to labkit/hints.py, or fix the key")
-        out += [f"{indent}from labkit.hints import NotDone",
-                f"{indent}raise NotDone({json.dumps(key)})  # exercise {key}: replace these two lines with your code"]
         i += 1
     return "\n".join(out)
 

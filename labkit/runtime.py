@@ -232,8 +232,8 @@ def model_reachable(spec: ModelSpec, timeout: float = 5.0) -> bool:
 
 
 def pick_device() -> str:
-    """``"cuda"``, then ``"mps"``, then ``"cpu"``. Said by the doctor (lab 00, ``python -m labkit doctor``) and the
-    ladder's header, not by every model load."""
+    """``"cuda"``, then ``"mps"``, then ``"cpu"``. The doctor says which (lab 00, ``python -m labkit doctor``);
+    a model load does not."""
     import torch
 
     if torch.cuda.is_available():

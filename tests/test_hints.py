@@ -33,7 +33,7 @@ def test_every_solution_block_is_a_registered_exercise_of_its_own_lab():
     assert sorted(blocks) == sorted(EXERCISES), "solutions/ and labkit.hints.EXERCISES list other exercises"
     for key, (name, cell, _) in blocks.items():
         assert name.startswith(key.split(".")[0] + "_"), f"exercise {key} sits in {name}"
-        function = EXERCISES[key].signature.split("(")[0]
+        function = EXERCISES[key].name
         assert f"def {function}(" in cell, f"exercise {key}'s cell defines no {function}"
         assert re.search(r"\bcheck\w*\(", cell.split("### END SOLUTION")[-1]), f"exercise {key} is never checked"
 

@@ -371,10 +371,17 @@ def train(model, tokenizer, examples: Sequence[Example], config: TrainConfig = T
         with autocast:
             result.heldout_losses.append((result.steps, heldout_loss(model, held, plan.micro_batch,
                                                                      tokenizer.pad_token_id, device)))
+
+    def untimed(work: Callable[[], None]) -> None:
+        """Run ``work`` (an evaluation) outside the training time, and put the model back in train mode."""
+        nonlocal started
+        paused = time.perf_counter()
+        work()
         model.train()
+        started += time.perf_counter() - paused
 
     if held:
-        measure_heldout()
+        measure_heldout()  # before the first step, and before the clock starts
     model.train()
     bar = tqdm(total=total_steps, desc="train", unit="step", disable=progress_off() or not together.is_main)
     started = time.perf_counter()
@@ -415,16 +422,11 @@ def train(model, tokenizer, examples: Sequence[Example], config: TrainConfig = T
         bar.update(1)
         bar.set_postfix(loss=f"{step_loss:.3f}", tok_s=f"{result.tokens_per_second:.0f}")
         if held and (result.steps % every == 0 or result.steps == total_steps):
-            paused = time.perf_counter()
-            measure_heldout()
-            started += time.perf_counter() - paused
+            untimed(measure_heldout)
         if not batches:
             epoch += 1
             if on_epoch is not None:
-                paused = time.perf_counter()
-                on_epoch(epoch, model)
-                model.train()
-                started += time.perf_counter() - paused  # evaluation time is not training time
+                untimed(lambda: on_epoch(epoch, model))  # evaluation time is not training time
     bar.close()
     result.seconds = time.perf_counter() - started
     if device == "cuda":
@@ -439,10 +441,10 @@ def heldout_loss(model, encoded: Sequence[tuple[list[int], list[int]]], micro_ba
     import torch
 
     model.eval()
-    total, scored = 0.0, 0
+    total, scored, size = 0.0, 0, max(1, micro_batch)
     with torch.no_grad():
-        for i in range(0, len(encoded), max(1, micro_batch)):
-            ids, mask, labels = (t.to(device) for t in collate(encoded[i:i + max(1, micro_batch)], pad_token_id))
+        for i in range(0, len(encoded), size):
+            ids, mask, labels = (t.to(device) for t in collate(encoded[i:i + size], pad_token_id))
             loss_sum, count = completion_loss(model, ids, mask, labels)
             total, scored = total + float(loss_sum), scored + count
     return total / max(scored, 1)
