@@ -11,8 +11,9 @@ row is ``None`` (``null`` in the file).
 ('prompt', 'closed-book', 'v1', None)
 >>> guarded("few-shot", True), guarded("few-shot", False)
 ('few-shot, JSON guard', 'few-shot')
->>> print(format_table([row]).splitlines()[0])  # doctest: +NORMALIZE_WHITESPACE
-rung    variant      corpus  n  accuracy  lenient  mixed  halluc.  abstain  fab.ids  format  style  stale  leaks  prompt tok  ms/query  train s  update s
+>>> print(format_table([row]))  # doctest: +NORMALIZE_WHITESPACE
+rung    variant      corpus  n  accuracy
+prompt  closed-book  v1      3  33% [6-79]
 """
 
 from __future__ import annotations
@@ -341,11 +342,23 @@ def measurements(rows: list[Row]) -> list[dict]:
 INTERVAL_COLUMNS = ("accuracy", "format_compliance", "stale_rate")  # the rates a table shows with their interval
 
 
-def format_table(rows: list[Row], timings: bool = True, intervals: bool = True) -> str:
-    """The rows as an aligned text table ('-' where a metric does not apply), accuracy, format compliance and
-    staleness with their 95% interval (``intervals``; every rate's is in ``scoreboard.json``). ``timings=False``
-    leaves out the columns that vary from run to run (latency, training and update time), as notebooks do."""
-    columns = [c for c in COLUMNS if timings or c[1] not in TIMING_FIELDS]
+ROW_NAMES = ("rung", "variant", "corpus_version", "n")  # the columns that say what a row is, always shown
+
+
+def format_table(rows: list[Row], timings: bool = True, intervals: bool = True, every_column: bool = False) -> str:
+    """The rows as an aligned text table ('-' where a metric does not apply to a row), accuracy, format
+    compliance and staleness with their 95% interval (``intervals``; every rate's is in ``scoreboard.json``).
+    A metric no row measured is left out (``every_column=True`` keeps all of :data:`COLUMNS`). ``timings=False`` leaves out the columns that vary from run to run (latency, training and update
+    time), as notebooks do.
+
+    >>> print(format_table([Row("rag", "top-3", n=4, accuracy=0.5), Row("ft", "format", n=2, style_adherence=1.0)],
+    ...                    intervals=False))  # doctest: +NORMALIZE_WHITESPACE
+    rung  variant  corpus  n  accuracy  style
+    rag   top-3    v1      4  50%       -
+    ft    format   v1      2  -         100%
+    """
+    columns = [c for c in COLUMNS if (timings or c[1] not in TIMING_FIELDS)
+               and (every_column or c[1] in ROW_NAMES or any(getattr(r, c[1]) is not None for r in rows))]
     cells = [[h for h, _, _ in columns]]
 
     def cell(row: Row, name: str, fmt: str) -> str:
@@ -412,16 +425,19 @@ def _percent_axis(ax, title: str, higher: bool) -> None:
 
 def plot_scoreboard(rows: list[Row], path: Path | None = None, metrics: tuple[str, ...] | None = None,
                     title: str = "The ladder: every rung on the same held-out questions"):
-    """One panel per metric (default: all of :data:`PLOT_METRICS`; ``metrics`` picks some by field name), one
+    """One panel per metric (default: those of :data:`PLOT_METRICS` that some row measured; ``metrics`` picks some
+    by field name), one
     bar per row coloured by rung, each rate with its 95% interval as an error bar, so rows compare at a glance
     and a gap within the bars' reach reads as what it is. Returns the figure."""
     chosen = [m for m in PLOT_METRICS if metrics is None or m[0] in metrics]
     if metrics is not None and len(chosen) != len(metrics):
         unknown = sorted(set(metrics) - {m[0] for m in PLOT_METRICS})
         raise LabkitError(f"plot_scoreboard cannot draw {unknown}", f"choose from {[m[0] for m in PLOT_METRICS]}")
+    if metrics is None:  # by default only the metrics some row measured: no empty panels
+        chosen = [m for m in chosen if any(getattr(r, m[0]) is not None for r in rows)] or chosen[:1]
     labels = [f"{r.rung}\n{textwrap.fill(r.variant, 20)}" + (f"\n({r.corpus_version})" if r.corpus_version != "v1" else "")
               for r in rows]
-    columns = min(3, len(chosen))
+    columns = 2 if len(chosen) == 4 else min(3, len(chosen))
     panels = -(-len(chosen) // columns)
     fig = new_figure((max(4.5 * columns, 1.1 * len(rows) + 2), 3.5 * panels + 0.5), path)
     axes = fig.subplots(panels, columns, sharey=True, squeeze=False)

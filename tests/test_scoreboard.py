@@ -52,9 +52,13 @@ def test_table_and_plot(tmp_path):
     rows = [Row("prompt", "closed-book", n=10, accuracy=0.1, hallucination_rate=0.9),
             Row("rag", "top-4", n=10, accuracy=0.6, citation_recall=0.8)]
     table = format_table(rows).splitlines()
-    assert len(table) == 3 and "10%" in table[1] and "60%" in table[2] and " - " in table[1]
-    plot_scoreboard(rows, tmp_path / "ladder.png")
+    assert len(table) == 3 and "10%" in table[1] and "60%" in table[2] and table[2].split()[-1] == "-"
+    assert table[0].split() == ["rung", "variant", "corpus", "n", "accuracy", "halluc."], "no column nobody measured"
+    assert len(format_table(rows, every_column=True).splitlines()[0].split()) > 15
+    figure = plot_scoreboard(rows, tmp_path / "ladder.png")
     assert (tmp_path / "ladder.png").read_bytes()[:4] == b"\x89PNG"
+    titles = [ax.get_title() for ax in figure.axes if ax.get_visible()]
+    assert titles == ["accuracy (higher is better)", "hallucination (lower is better)", "citation recall (higher is better)"]
 
 
 def test_headline_table_and_plot(tmp_path):
