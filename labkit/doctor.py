@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from labkit.errors import LabkitError
 from labkit.models import get_spec, load_embedder, load_generator, verified_gguf
-from labkit.runtime import PROFILES, bf16_supported, get_profile, in_colab, pick_device, quiet_import
+from labkit.runtime import PROFILES, bf16_supported, bf16_switched_off, get_profile, in_colab, pick_device, quiet_import
 
 
 PACKAGES = ["torch", "transformers", "peft", "bitsandbytes", "faiss-cpu", "sentence-transformers"]
@@ -105,6 +105,7 @@ def doctor(load_models: bool = True) -> Report:
         profile = None
         add(Check("profile", False, exc.problem, exc.fix))
     add(Check("bf16", True, "supported: training and generation use it" if bf16
+              else "switched off (LABKIT_BF16=0): fp16 on GPU, fp32 on CPU" if bf16_switched_off()
               else "not supported here: fp16 on GPU, fp32 on CPU (slower, and some answers worded differently)"))
     add(Check("memory", True, _memory_line(device)))
     add(Check("colab", True, "yes" if in_colab() else "no"))

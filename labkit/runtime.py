@@ -245,10 +245,24 @@ def pick_device() -> str:
     return device
 
 
+def bf16_switched_off() -> bool:
+    """Whether ``LABKIT_BF16=0`` asks for no bfloat16 even where it runs at full speed: a CPU with bf16 then
+    computes in float32 like one without, which reproduces the float32 reference outputs of the labs.
+
+    >>> saved = os.environ.pop("LABKIT_BF16", None); os.environ["LABKIT_BF16"] = "0"; bf16_switched_off()
+    True
+    >>> os.environ.pop("LABKIT_BF16") and saved and os.environ.update(LABKIT_BF16=saved)  # as it was
+    """
+    return os.environ.get("LABKIT_BF16", "").strip().lower() in ("0", "no", "off", "false")
+
+
 def bf16_supported(device: str) -> bool:
-    """Whether bfloat16 runs at full speed on ``device`` (a T4 says no)."""
+    """Whether bfloat16 runs at full speed on ``device`` (a T4 says no), and is not switched off
+    (:func:`bf16_switched_off`)."""
     import torch
 
+    if bf16_switched_off():
+        return False
     if device == "cuda":
         return torch.cuda.is_bf16_supported(including_emulation=False)
     if device == "cpu":

@@ -56,15 +56,19 @@ def rate_interval(rate: float, n: int, config: IntervalConfig = IntervalConfig()
     return wilson(round(rate * n), n, config)
 
 
-def describe_rate(outcomes: Sequence[bool]) -> str:
-    """A share of 0/1 ``outcomes`` in words: the percentage, its 95% Wilson interval and ``n``.
+def describe_rate(outcomes: Sequence[bool] | float, n: int | None = None) -> str:
+    """A share of 0/1 ``outcomes`` in words: the percentage, its 95% Wilson interval and ``n``. A rate that is
+    already a fraction (a score's ``accuracy``) passes its ``n`` beside it.
 
-    >>> describe_rate([True] * 11 + [False] * 9)
-    '55% [34-74] of 20'
+    >>> describe_rate([True] * 11 + [False] * 9), describe_rate(0.55, n=20)
+    ('55% [34-74] of 20', '55% [34-74] of 20')
     """
-    n = len(outcomes)
-    low, high = wilson(sum(map(bool, outcomes)), n)
-    return f"{sum(map(bool, outcomes)) / n:.0%} [{100 * low:.0f}-{100 * high:.0f}] of {n}"
+    if n is None:
+        n, successes = len(outcomes), sum(map(bool, outcomes))
+    else:
+        successes = round(outcomes * n)
+    low, high = wilson(successes, n)
+    return f"{successes / n:.0%} [{100 * low:.0f}-{100 * high:.0f}] of {n}"
 
 
 @dataclass(frozen=True)

@@ -187,3 +187,15 @@ def test_a_snapshot_in_the_hugging_face_cache_counts_as_cached(tmp_path):
     (repo / "snapshots" / "abc123").mkdir(parents=True)
     (repo / "snapshots" / "abc123" / "config.json").write_text("{}")
     assert runtime.hub_cached(spec, cache_dir=tmp_path)
+
+
+def test_bf16_can_be_switched_off_to_reproduce_the_float32_reference_outputs(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(runtime, "_cpu_flags", lambda: {"avx512_bf16"})
+    monkeypatch.delenv("LABKIT_BF16", raising=False)
+    assert runtime.bf16_supported("cpu") and runtime.inference_dtype("cpu") == torch.bfloat16
+    monkeypatch.setenv("LABKIT_BF16", "0")
+    assert not runtime.bf16_supported("cpu") and runtime.inference_dtype("cpu") == torch.float32
+    line = next(c for c in doctor.doctor(load_models=False).checks if c.name == "bf16")
+    assert "LABKIT_BF16=0" in line.detail
