@@ -171,6 +171,25 @@ def strip_solutions(source: str) -> str:
 
 HEADER_IDS = ("labkit-badge", "labkit-colab-install")  # the cells header_cells() writes, found again by id
 PROFILE_NOTE_ID = "labkit-reference-profile"  # the closing cell reference_note() writes
+ANSWER_TAG = "exercise-answer"  # a solution's cells after its exercises that work them out; never in the lab
+ANSWERS_POINTER_ID = "labkit-answers-pointer"  # the lab's cell that says where those answers are
+
+
+def is_answer(cell) -> bool:
+    """Whether ``cell`` is one of a solution's worked answers to its end-of-lab exercises (tagged
+    :data:`ANSWER_TAG`), which the learner's copy leaves out."""
+    return ANSWER_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def answers_pointer(name: str) -> str:
+    """The lab's line that stands in for the solution's worked answers.
+
+    >>> print(answers_pointer("04_rag.ipynb"))
+    **Worked answers.** Each exercise above is worked out, with what it measured, at the end of
+    [`solutions/04_rag.ipynb`](../solutions/04_rag.ipynb). Try it first: the numbers mean more once you have predicted them.
+    """
+    return (f"**Worked answers.** Each exercise above is worked out, with what it measured, at the end of\n"
+            f"[`solutions/{name}`](../solutions/{name}). Try it first: the numbers mean more once you have predicted them.")
 
 
 def reference_note(profile: str = NOTEBOOK_ENV["LABKIT_PROFILE"]) -> str:
@@ -263,7 +282,13 @@ def with_header(notebook, config: LabsConfig, folder: str, name: str):
 
 def make_lab(solution, name: str, config: LabsConfig = LabsConfig()):
     """The learner's copy of one solution notebook (a new notebook; the input is untouched)."""
+    import nbformat
+
     lab = with_header(solution, config, "labs", name)
+    if any(is_answer(c) for c in lab.cells):  # the worked answers stay in solutions/; the lab says where they are
+        kept = [c for c in lab.cells if not is_answer(c)]
+        pointer = nbformat.v4.new_markdown_cell(answers_pointer(name), id=ANSWERS_POINTER_ID)
+        lab.cells = kept[:-1] + [pointer] + kept[-1:]  # before the closing note on where the numbers come from
     for cell in lab.cells:
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
