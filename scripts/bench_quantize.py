@@ -7,6 +7,7 @@ alternate between the settings, so a busy machine slows both alike. ``TrainConfi
 picks by device (:func:`labkit.tuning.plan.resolve_quantize`); these are the figures behind its choice.
 
     HF_HUB_OFFLINE=1 LABKIT_PROFILE=ci python scripts/bench_quantize.py --steps 4
+    python scripts/bench_quantize.py --steps 4 --sets format    # lab 06's exercise 4: the format set only
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS), help="which training sets to run")
     parser.add_argument("--one", nargs=2, metavar=("SET", "QUANTIZE"), help=argparse.SUPPRESS)  # a child run
     args = parser.parse_args()
     if args.one:
@@ -59,7 +61,7 @@ def main() -> None:
         return
     print("| set | quantize | micro-batch x accumulation | tokens/s | s per step | peak RSS (GB) | of which before loading |")
     print("| --- | --- | --- | ---: | ---: | ---: | ---: |")
-    for which in SETS:
+    for which in args.sets:
         for _ in range(args.repeats):
             for quantize in ("nf4", "none"):
                 out = subprocess.run([sys.executable, __file__, "--steps", str(args.steps), "--one", which, quantize],

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from labkit import evals, prompts
 from labkit.course import sample
 from labkit.course.corpus import Corpus
-from labkit.ladder.prompt import closed_book, format_replies
+from labkit.ladder.prompt import closed_book, format_replies, style_adherence
 from labkit.runtime import Profile, release_memory
 from labkit.scoreboard import Row, guarded, usage
 from labkit.tuning.fit import fit
@@ -55,14 +55,6 @@ def tuned_format_messages(task) -> list[dict]:
 def format_example(task) -> Example:
     """One format task as a training example: the short prompt, and the target reply as JSON."""
     return Example(tuned_format_messages(task), json.dumps(task.target))
-
-
-def style_adherence(replies: list[str], corpus: Corpus) -> float | None:
-    """Share of replies that validate against the corpus's reply schema AND keep its house voice (the
-    sign-off, no forbidden phrase)."""
-    return evals.rate(evals.format_compliant(r, corpus.reply_schema)
-                      and not evals.style_violations(evals.extract_json(r), corpus.forbidden_phrases, corpus.sign_off)
-                      for r in replies)
 
 
 def format_row(model, tokenizer, corpus: Corpus, tasks: list, profile: Profile, variant: str, *, tuned: bool,

@@ -54,6 +54,14 @@ def format_replies(model, tokenizer, corpus: Corpus, tasks: list, examples: list
                         profile, json_only)
 
 
+def style_adherence(replies: list[str], corpus: Corpus) -> float | None:
+    """Share of replies that validate against the corpus's reply schema AND keep its house voice (the
+    sign-off, no forbidden phrase)."""
+    return evals.rate(evals.format_compliant(r, corpus.reply_schema)
+                      and not evals.style_violations(evals.extract_json(r), corpus.forbidden_phrases, corpus.sign_off)
+                      for r in replies)
+
+
 def json_replies(model, tokenizer, corpus: Corpus, conversations: list, profile: Profile,
                  json_only: bool = False) -> tuple[list, float]:
     """Generate each conversation's JSON reply; return the replies and the share that validate against the

@@ -28,7 +28,7 @@ from labkit.course import sample
 from labkit.course.corpus import Corpus
 from labkit.course.sample import HeldOut
 from labkit.errors import LabkitError
-from labkit.ladder.prompt import json_replies
+from labkit.ladder.prompt import json_replies, style_adherence
 from labkit.retrieval.answer import RagConfig, answer_questions, coverage_threshold, passage_coverage_threshold
 from labkit.retrieval.chunk import ChunkConfig, chunk_documents
 from labkit.retrieval.embed import EmbedConfig, Embedder
@@ -158,7 +158,7 @@ def rag_format_row(model, tokenizer, corpus: Corpus, index, tasks: list, profile
                    role: str | None = None, json_only: bool = False) -> Row:
     """The anti-pattern "RAG to fix a format": the base model gets the instruction and the top-``k`` passages
     retrieved for the house format (the style guide holds the schema), but no worked example and no training
-    (``json_only``: decoded under the JSON guard)."""
+    (``json_only``: decoded under the JSON guard). Scores compliance and the house voice, as the fine-tune's rows."""
     started = time.perf_counter()
     conversations = []
     for t in tasks:
@@ -169,7 +169,8 @@ def rag_format_row(model, tokenizer, corpus: Corpus, index, tasks: list, profile
     replies, compliance = json_replies(model, tokenizer, corpus, conversations, profile, json_only)
     return Row(variant=guarded(f"format from top-{k} retrieved (style guide)", json_only), **base,
                question_set="format", metric_role="format", headline=True, n=len(replies),
-               format_compliance=compliance, **usage(replies), wall_seconds=time.perf_counter() - started)
+               format_compliance=compliance, style_adherence=style_adherence([a.text for a in replies], corpus),
+               **usage(replies), wall_seconds=time.perf_counter() - started)
 
 
 def restricted_check(model, tokenizer, corpus: Corpus, index, config: RagConfig, base: dict, variant: str,
