@@ -348,8 +348,9 @@ ROW_NAMES = ("rung", "variant", "corpus_version", "n")  # the columns that say w
 def format_table(rows: list[Row], timings: bool = True, intervals: bool = True, every_column: bool = False) -> str:
     """The rows as an aligned text table ('-' where a metric does not apply to a row), accuracy, format
     compliance and staleness with their 95% interval (``intervals``; every rate's is in ``scoreboard.json``).
-    A metric no row measured is left out (``every_column=True`` keeps all of :data:`COLUMNS`). ``timings=False`` leaves out the columns that vary from run to run (latency, training and update
-    time), as notebooks do.
+    A metric no row measured is left out (``every_column=True`` keeps all of :data:`COLUMNS`).
+    ``timings=False`` leaves out the columns that vary from run to run (latency, training and update time),
+    as notebooks do.
 
     >>> print(format_table([Row("rag", "top-3", n=4, accuracy=0.5), Row("ft", "format", n=2, style_adherence=1.0)],
     ...                    intervals=False))  # doctest: +NORMALIZE_WHITESPACE

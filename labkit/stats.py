@@ -64,11 +64,11 @@ def describe_rate(outcomes: Sequence[bool] | float, n: int | None = None) -> str
     ('55% [34-74] of 20', '55% [34-74] of 20')
     """
     if n is None:
-        n, successes = len(outcomes), sum(map(bool, outcomes))
+        n, rate = len(outcomes), sum(map(bool, outcomes)) / len(outcomes)
     else:
-        successes = round(outcomes * n)
-    low, high = wilson(successes, n)
-    return f"{successes / n:.0%} [{100 * low:.0f}-{100 * high:.0f}] of {n}"
+        rate = outcomes
+    low, high = rate_interval(rate, n)
+    return f"{rate:.0%} [{100 * low:.0f}-{100 * high:.0f}] of {n}"
 
 
 @dataclass(frozen=True)

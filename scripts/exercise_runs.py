@@ -24,14 +24,13 @@ def format_lab():
     """Lab 06's setting: the corpus, its training examples, the 10 scored tasks and the 8 validation tasks."""
     from labkit.course import data
     from labkit.course.corpus import course_corpus
-    from labkit.ladder.ft import format_example
+    from labkit.ladder.ft import format_example, format_training_examples
 
     corpus = course_corpus()
     heldout = [t for t in data.load_format_tasks() if t.split == "heldout"]
     sample = random.Random(0).sample(heldout, 10)
     validation = [format_example(t) for t in heldout if t not in sample][:8]
-    examples = [format_example(t) for t in data.load_format_tasks() if t.split == "train"]
-    return corpus, examples, sample, validation
+    return corpus, format_training_examples(corpus), sample, validation
 
 
 def score_format(label: str, fitted, corpus, sample) -> None:
