@@ -1,5 +1,6 @@
 """The notebook machinery: labs are generated from solutions, in sync, and stop at their first exercise."""
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -62,7 +63,7 @@ def exercise_numbers(summary: str) -> list[int]:
 
 # Labs whose open exercises have no worked answers yet (their exercises retrain a model, so their answers need a
 # run outside the test budget). The list may only shrink: a lab that gains its answers must leave it.
-ANSWERS_PENDING = {"07_finetune_facts_antipattern", "08_raft", "09_capstone_decision",
+ANSWERS_PENDING = {"08_raft", "09_capstone_decision",
                    "10_your_own_pile"}
 
 
@@ -236,3 +237,16 @@ def test_the_install_cell_on_a_host_clones_then_re_runs_without_installing(monke
         assert len(out) == 1 and "(up to date)" in out[0] and "nothing missing" in out[0], out
         assert Path.cwd() == tmp_path / "checkout" / "labs" and sys.path[0] == str(tmp_path / "checkout")
         os.chdir(tmp_path)  # as after a runtime restart
+
+
+def test_every_exercise_run_a_worked_answer_quotes_is_one_the_script_runs():
+    spec = importlib.util.spec_from_file_location("exercise_runs", ROOT / "scripts" / "exercise_runs.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    quoted = set()
+    for solution, _ in labs.lab_pairs():
+        text = "\n".join(c.source for c in nbformat.read(solution, as_version=4).cells if labs.is_answer(c))
+        for command in re.findall(r"exercise_runs\.py((?: \d\d\.\d)+)", text):
+            quoted |= set(command.split())
+    assert quoted, "no worked answer quotes scripts/exercise_runs.py"
+    assert quoted <= set(script.EXERCISES), f"quoted but not in scripts/exercise_runs.py: {quoted - set(script.EXERCISES)}"
