@@ -76,7 +76,8 @@ def exercise_06_2() -> None:
 
 @functools.cache
 def facts_lab():
-    """Lab 07's setting (computed once per process): the corpus, the six fact sets (seed 0) and the base model's scores on them."""
+    """Lab 07's setting, computed once per process: the corpus, the six fact sets (seed 0) and the base model's
+    scores on them."""
     from labkit.course.corpus import course_corpus
     from labkit.ladder.ft import FactsConfig, fact_sets, score_fact_sets
     from labkit.models import load_generator
