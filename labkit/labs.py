@@ -173,12 +173,27 @@ HEADER_IDS = ("labkit-badge", "labkit-colab-install")  # the cells header_cells(
 PROFILE_NOTE_ID = "labkit-reference-profile"  # the closing cell reference_note() writes
 ANSWER_TAG = "exercise-answer"  # a solution's cells after its exercises that work them out; never in the lab
 ANSWERS_POINTER_ID = "labkit-answers-pointer"  # the lab's cell that says where those answers are
+# The labs that train an adapter, or score the adapters the others trained (from the fit cache, else trained
+# again): about an hour on a 2-core CPU without bf16, so the test suite runs them only where training is fast.
+LABS_THAT_TRAIN = ("06_finetune_behaviour", "07_finetune_facts_antipattern", "08_raft", "09_capstone_decision",
+                   "10_your_own_pile")
+SLOW_ANSWER_TAG = "slow-answer"  # a worked answer of minutes: `make test` skips it, `make answers` runs it
 
 
 def is_answer(cell) -> bool:
     """Whether ``cell`` is one of a solution's worked answers to its end-of-lab exercises (tagged
     :data:`ANSWER_TAG`), which the learner's copy leaves out."""
     return ANSWER_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def is_slow_answer(cell) -> bool:
+    """Whether ``cell`` is a worked answer that takes minutes (tagged :data:`SLOW_ANSWER_TAG` too): the test
+    suite skips it to stay inside CI's budget, and ``make answers`` executes it with the rest of its notebook.
+
+    >>> is_slow_answer({"metadata": {"tags": ["exercise-answer", "slow-answer"]}}), is_slow_answer({"metadata": {}})
+    (True, False)
+    """
+    return is_answer(cell) and SLOW_ANSWER_TAG in cell.get("metadata", {}).get("tags", [])
 
 
 def answers_pointer(name: str) -> str:

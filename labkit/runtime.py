@@ -266,8 +266,14 @@ def bf16_supported(device: str) -> bool:
     if device == "cuda":
         return torch.cuda.is_bf16_supported(including_emulation=False)
     if device == "cpu":
-        return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+        return cpu_has_bf16()
     return False
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX-512 bf16 or AMX), whatever ``LABKIT_BF16`` says.
+    Without it, generation and training run in float32, two to four times slower (docs/BENCHMARKS.md)."""
+    return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 def inference_dtype(device: str):

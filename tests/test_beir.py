@@ -81,19 +81,39 @@ def test_main_bench_prints_a_table(tmp_path, capsys):
 # -- the real benchmark: BEIR SciFact, all-MiniLM-L6-v2 --------------------------
 
 
-@pytest.fixture(scope="module")
-def scifact_results(tmp_path_factory):
+def scifact_or_skip() -> Path:
     if not (SCIFACT / "corpus.jsonl").exists():
         pytest.skip(f"SciFact is not at {SCIFACT} (set LABKIT_SCIFACT to its folder)")
+    return SCIFACT
+
+
+@pytest.fixture(scope="module")
+def scifact_bm25():
+    """BM25 on the whole of SciFact: seconds, so it runs with every `make test`."""
+    return run_benchmark(scifact_or_skip(), "bm25", BenchConfig(progress=False))
+
+
+@pytest.fixture(scope="module")
+def scifact_results(tmp_path_factory):
+    """Dense and hybrid on the whole of SciFact: one encoding of 5,183 abstracts, 3 minutes on a 2-core CPU with
+    bf16 and about 15 on one without (docs/BENCHMARKS.md), so these run with `make bench`, not `make test`."""
     from labkit.retrieval.embed import EmbedConfig, Embedder
 
+    folder = scifact_or_skip()
     cache = tmp_path_factory.mktemp("embeddings")
     embedder = Embedder(EmbedConfig("minilm-l6", cache_dir=cache, progress=False))
     config = BenchConfig(cache_dir=cache, progress=False)
-    # dense encodes the corpus once (about 3 minutes on 2 cores); hybrid reads the cache
-    return {m: run_benchmark(SCIFACT, m, config, embedder=embedder) for m in ("dense", "bm25", "hybrid")}
+    # dense encodes the corpus once; hybrid reads the cache
+    return {m: run_benchmark(folder, m, config, embedder=embedder) for m in ("dense", "bm25", "hybrid")}
 
 
+def test_scifact_bm25_is_near_anserini(scifact_bm25):
+    assert scifact_bm25["documents"] == 5183 and scifact_bm25["queries"] == 300
+    assert scifact_bm25["ndcg@10"] >= 0.66  # BEIR paper 0.665, Anserini 0.679
+    assert scifact_bm25["recall@100"] >= 0.89
+
+
+@pytest.mark.benchmark
 def test_scifact_dense_reproduces_the_published_ndcg(scifact_results):
     dense = scifact_results["dense"]
     assert dense["documents"] == 5183 and dense["queries"] == 300
@@ -101,12 +121,7 @@ def test_scifact_dense_reproduces_the_published_ndcg(scifact_results):
     assert dense["recall@100"] >= 0.90
 
 
-def test_scifact_bm25_is_near_anserini(scifact_results):
-    bm25 = scifact_results["bm25"]
-    assert bm25["ndcg@10"] >= 0.66  # BEIR paper 0.665, Anserini 0.679
-    assert bm25["recall@100"] >= 0.89
-
-
+@pytest.mark.benchmark
 def test_scifact_hybrid_beats_both(scifact_results):
     hybrid = scifact_results["hybrid"]
     assert hybrid["ndcg@10"] > scifact_results["dense"]["ndcg@10"]

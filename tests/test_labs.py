@@ -251,3 +251,21 @@ def test_every_exercise_run_a_worked_answer_quotes_is_one_the_script_runs():
     assert quoted, "no worked answer quotes scripts/exercise_runs.py"
     missing = quoted - set(script.EXERCISES)
     assert not missing, f"quoted by a worked answer but not in scripts/exercise_runs.py: {sorted(missing)}"
+
+
+def test_what_make_test_skips_is_only_worked_answers_at_the_end_and_whole_training_labs():
+    """`make test` skips slow worked answers and, on a CPU without bf16, the labs that train (conftest.py):
+    a skipped answer must come after every cell the lab's own story runs, so skipping it changes nothing the
+    lab measures, and the training labs must be real notebooks."""
+    names = {p.stem for p in (ROOT / "solutions").glob("*.ipynb")}
+    assert set(labs.LABS_THAT_TRAIN) <= names
+    slow = 0
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        cells = nbformat.read(path, as_version=4).cells
+        for i, cell in enumerate(cells):
+            if labs.SLOW_ANSWER_TAG in cell.metadata.get("tags", []):
+                slow += 1
+                assert labs.is_slow_answer(cell), f"{path.name} cell {i} is tagged slow but is no worked answer"
+                later = [j for j, c in enumerate(cells[i + 1:], i + 1) if c.cell_type == "code" and not labs.is_answer(c)]
+                assert not later, f"{path.name}: code cells {later} of the lab itself follow the slow answer {i}"
+    assert slow >= 5
